@@ -1,0 +1,50 @@
+// Slice users and their public keys, as parsed from one key source.
+import type { Where } from '../errors.js';
+
+export interface SshKey {
+  /** Key type as written, e.g. ssh-ed25519. */
+  readonly type: string;
+  /** Base64 of the wire-format key blob, canonical (as written, validated). */
+  readonly blob: string;
+  /** Comment, may be empty; may contain spaces and quotes. */
+  readonly comment: string;
+  /** "type blob comment" (or "type blob" with no comment): what GetSSHKeys serves. */
+  readonly text: string;
+  /** OpenSSH-style fingerprint, "SHA256:<base64 without padding>". */
+  readonly fingerprint: string;
+}
+
+export interface SliceUser {
+  readonly login: string;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly name?: string;
+  readonly email?: string;
+  readonly homedir?: string;
+  readonly urn?: string;
+  readonly keys: readonly SshKey[];
+}
+
+/** A line (or record) that was reported and skipped. */
+export interface Problem {
+  readonly where: Where;
+  readonly message: string;
+}
+
+/** Identifies one key source in the cache. */
+export type SourceId = string; // e.g. "tmcc:accounts", "authorized_keys:/users/erin", "geni-get:geni_user"
+
+export interface SourceResult {
+  readonly id: SourceId;
+  /** File path or command, for messages. */
+  readonly origin: string;
+  /**
+   * ok: read completely, every record either used or reported;
+   * partial: usable lines exist but the source looks cut or garbled (e.g. last line unterminated);
+   * missing: not there (or empty), nothing read;
+   * invalid: not there in any usable form.
+   */
+  readonly status: 'ok' | 'partial' | 'missing' | 'invalid';
+  readonly users: readonly SliceUser[];
+  readonly problems: readonly Problem[];
+}
