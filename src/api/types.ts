@@ -1,0 +1,22 @@
+// What the NodeManager API needs from the rest of sliceid: a read-only view of the cache.
+export interface SliverRecord {
+  readonly name: string;
+  readonly keys: string;
+  readonly type: string;
+  readonly timestamp: number;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly [extra: string]: string | number | boolean | Readonly<Record<string, string>>;
+}
+
+export interface NodeManagerData {
+  /** Slice name, undefined when the node is on no slice. */
+  slicename(): string | undefined;
+  /** Key texts of the slice users, ordered and unique. */
+  sliceKeys(): readonly string[];
+  /** The slice's unix uid, when known. */
+  sliceUid(): number | undefined;
+  /** The caller's sliver record; undefined when there is no slice. */
+  record(): SliverRecord | undefined;
+  /** Changes whenever any answer above may change (memoization key). */
+  version(): number;
+}
