@@ -1,0 +1,66 @@
+// Node trees for tests: the project's own under test/fixtures, plus ../shared/fixtures when that
+// folder exists beside the checkout. Every tree is copied into a fresh temp dir before use.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ownFixtures = path.join(projectDir, 'test', 'fixtures');
+export const sharedFixtures = path.resolve(projectDir, '..', 'shared', 'fixtures');
+
+export interface Expected {
+  slicename: string;
+  slice: { urn: string; hrn: string };
+  node: { urn: string; hrn: string; uuid?: string };
+  GetSSHKeys: Record<string, string>;
+  users: Record<string, string[]>;
+}
+
+export interface FixtureTree {
+  /** e.g. "own/emulab-pnode" or "shared/pg-vnode" */
+  readonly label: string;
+  readonly name: string;
+  readonly source: string;
+  readonly expected: Expected;
+}
+
+function setsIn(): Array<[string, string]> {
+  const sets: Array<[string, string]> = [['own', ownFixtures]];
+  if (fs.existsSync(sharedFixtures)) sets.push(['shared', sharedFixtures]);
+  return sets;
+}
+
+/** Every tree with an expected.json, from the project's own fixtures and the shared ones. */
+export function goodTrees(): FixtureTree[] {
+  const out: FixtureTree[] = [];
+  for (const [set, dir] of setsIn()) {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const exp = path.join(dir, name, 'expected.json');
+      if (!fs.existsSync(exp)) continue;
+      out.push({ label: `${set}/${name}`, name, source: path.join(dir, name), expected: JSON.parse(fs.readFileSync(exp, 'utf8')) as Expected });
+    }
+  }
+  return out;
+}
+
+/** The broken tree `name` from every fixture set that has it. */
+export function brokenTrees(name: string): Array<{ label: string; source: string }> {
+  return setsIn()
+    .map(([set, dir]) => ({ label: `${set}/broken/${name}`, source: path.join(dir, 'broken', name) }))
+    .filter((t) => fs.existsSync(t.source));
+}
+
+/** A fresh temp dir, removed when the process exits. */
+export function tempDir(prefix = 'sliceid-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Copy a fixture tree into a fresh temp root (expected.json left out) and return the root. */
+export function copyTree(source: string): string {
+  const root = tempDir();
+  fs.cpSync(source, root, { recursive: true, filter: (src) => path.basename(src) !== 'expected.json' });
+  return root;
+}
