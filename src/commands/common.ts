@@ -1,0 +1,50 @@
+// Options every command shares (--root, --config, --json) and how they become paths and config.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { nodePaths, type NodePaths } from '../paths.js';
+import { loadConfig, type Config } from '../config.js';
+
+export const commonOptions = {
+  root: { type: 'string', default: '/' },
+  config: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** parseArgs with the common options plus `extra`; a usage error becomes a UsageError. */
+export function parse<const O extends NonNullable<ParseArgsConfig['options']>>(args: string[], extra: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options: { ...commonOptions, ...extra }, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export interface Setup {
+  readonly paths: NodePaths;
+  readonly config: Config;
+  readonly configFile: string | undefined;
+}
+
+export function setup(values: { root?: string | undefined; config?: string | undefined }): Setup {
+  const paths = nodePaths(values.root ?? '/');
+  const { config, file } = loadConfig(paths, values.config);
+  return { paths, config, configFile: file };
+}
+
+/** Run a command body: usage errors exit 2, refused input and other errors exit 1, one line on stderr. */
+export async function guard(usage: string, body: () => Promise<number> | number): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`sliceid: ${err.message}\n${usage}`);
+      return 2;
+    }
+    process.stderr.write(`sliceid: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}

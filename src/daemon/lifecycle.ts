@@ -1,0 +1,154 @@
+// The daemon: start (config, state dir, cache, first refresh, API, pidfile, watcher, signals),
+// follow changes pushed to it (inotify events, SIGHUP), and stop cleanly on SIGTERM/SIGINT.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { NodePaths } from '../paths.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { ensureDir } from '../fs/atomic.js';
+import { writePidFile, removePidFile } from '../fs/pidfile.js';
+import { openKeyCache } from '../store/cache.js';
+import type { KeyCache } from '../store/types.js';
+import { startApi, type ApiServer } from '../api/server.js';
+import { NodeView } from './data.js';
+import { refreshOnce, RefreshQueue, type RefreshOutcome } from './refresh.js';
+import { startWatcher, type Watcher } from './watch.js';
+import { debounce } from './debounce.js';
+
+export interface DaemonOptions {
+  readonly paths: NodePaths;
+  readonly config: Config;
+  readonly configFile: string | undefined;
+  readonly logger: Logger;
+  /** Debounce of file events (ms). */
+  readonly quietMs?: number;
+}
+
+export interface Daemon {
+  readonly api: ApiServer;
+  readonly cache: KeyCache;
+  /** Resolves after the refresh it asked for (or one coalesced with it) has run. */
+  refresh(trigger: string, geniGet: boolean): Promise<void>;
+  stop(reason: string): Promise<void>;
+  /** Resolves once the daemon has stopped. */
+  readonly stopped: Promise<void>;
+}
+
+/** setTimeout's limit; a renewal further away is re-armed in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { paths, config, logger } = opts;
+  ensureDir(paths.stateDir, 0o700);
+  const cache = openKeyCache(paths.database, { logger });
+  const view = new NodeView(cache);
+  let renewalTimer: NodeJS.Timeout | undefined;
+  let watcher: Watcher | undefined;
+  let stopping = false;
+
+  const armRenewal = (at: Date | undefined): void => {
+    if (renewalTimer) clearTimeout(renewalTimer);
+    renewalTimer = undefined;
+    if (!at) return;
+    const delay = Math.max(0, at.getTime() - Date.now());
+    renewalTimer = setTimeout(() => {
+      if (Date.now() >= at.getTime()) void queue.request('renewal', false);
+      else armRenewal(at);
+    }, Math.min(delay, MAX_TIMER_MS));
+    renewalTimer.unref();
+  };
+
+  const apply = (outcome: RefreshOutcome): void => {
+    const identity = outcome.identity?.identity;
+    if (identity) {
+      const owners = ['creator', 'swapper']
+        .map((f) => outcome.identity?.facts[f as 'creator' | 'swapper']?.value)
+        .filter((v): v is string => !!v);
+      view.setSlice({ slicename: identity.slicename, sliceUrn: identity.slice.urn, sliceHrn: identity.slice.hrn, owners });
+      armRenewal(outcome.identity?.nextRenewal);
+    }
+    watcher?.setPaths(outcome.watchPaths);
+  };
+
+  const ctx = { paths, config, configFile: opts.configFile, cache, logger };
+  const queue = new RefreshQueue(
+    async (trigger, geniGet) => apply(await refreshOnce(ctx, trigger, geniGet)),
+    (err) => logger.error({ err: err instanceof Error ? err.stack : String(err) }, 'refresh failed; serving the last good data'),
+  );
+
+  // First refresh: a node whose identity cannot be derived must not come up pretending.
+  const first = await refreshOnce(ctx, 'start', true).catch((err: unknown) => {
+    cache.close();
+    throw err;
+  });
+  if (!first.identity) {
+    cache.close();
+    throw new StartupError(first.identityError ?? 'identity could not be derived');
+  }
+  apply(first);
+
+  const tcp = config.api.listen.map((host) => ({ host, port: config.api.port }));
+  const socket = config.api.socket === null ? paths.socket : config.api.socket || undefined;
+  if (socket) fs.mkdirSync(path.dirname(socket), { recursive: true });
+  let api: ApiServer;
+  try {
+    api = await startApi({ data: view, tcp, socket, allowNonLoopback: config.api.allowNonLoopback, logger });
+  } catch (err) {
+    cache.close();
+    throw err;
+  }
+
+  const events = debounce((reasons) => void queue.request(`files: ${reasons.join(', ')}`, false), opts.quietMs ?? 100, 1000);
+  watcher = startWatcher((event, file) => {
+    if (!stopping) events.trigger(`${event} ${path.relative(paths.root, file) || file}`);
+  }, logger);
+  watcher.setPaths(first.watchPaths);
+  writePidFile(paths.pidFile);
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  const onHup = (): void => {
+    logger.info('SIGHUP: full refresh');
+    void queue.request('SIGHUP', true);
+  };
+  const onTerm = (signal: string) => (): void => void daemon.stop(signal);
+  const handlers: Array<[NodeJS.Signals, () => void]> = [
+    ['SIGHUP', onHup],
+    ['SIGTERM', onTerm('SIGTERM')],
+    ['SIGINT', onTerm('SIGINT')],
+  ];
+  for (const [sig, fn] of handlers) process.on(sig, fn);
+
+  const daemon: Daemon = {
+    api,
+    cache,
+    refresh: (trigger, geniGet) => queue.request(trigger, geniGet),
+    stopped,
+    async stop(reason) {
+      if (stopping) return stopped;
+      stopping = true;
+      logger.info({ reason }, 'stopping');
+      for (const [sig, fn] of handlers) process.off(sig, fn);
+      events.cancel();
+      if (renewalTimer) clearTimeout(renewalTimer);
+      await Promise.allSettled([watcher?.close(), api.close()]);
+      await queue.idle();
+      cache.close();
+      removePidFile(paths.pidFile);
+      logger.info('stopped');
+      resolveStopped();
+      return stopped;
+    },
+  };
+  const addresses = api.addresses;
+  const port = addresses.find((a): a is { host: string; port: number } => 'port' in a)?.port;
+  logger.info(
+    { port, socket, addresses, slicename: first.identity.identity.slicename, keys: cache.sliceKeys().length },
+    'ready',
+  );
+  return daemon;
+}

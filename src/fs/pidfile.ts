@@ -1,0 +1,29 @@
+// The daemon's pidfile: written atomically at start, removed at stop; `refresh` and `status`
+// use it to find a live daemon.
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic, readIfExists } from './atomic.js';
+
+export function writePidFile(file: string, pid = process.pid): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  writeFileAtomic(file, `${pid}\n`, 0o644);
+}
+
+/** The pid in the file when that process is alive, else undefined. */
+export function livePid(file: string): number | undefined {
+  const text = readIfExists(file)?.toString('utf8').trim();
+  if (!text || !/^\d+$/.test(text)) return undefined;
+  const pid = Number(text);
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
+/** Remove the pidfile if it still names this process. */
+export function removePidFile(file: string, pid = process.pid): void {
+  const text = readIfExists(file)?.toString('utf8').trim();
+  if (text === String(pid)) fs.rmSync(file, { force: true });
+}
