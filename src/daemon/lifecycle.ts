@@ -11,7 +11,7 @@ import { openKeyCache } from '../store/cache.js';
 import type { KeyCache } from '../store/types.js';
 import { startApi, type ApiServer } from '../api/server.js';
 import { NodeView } from './data.js';
-import { refreshOnce, RefreshQueue, type RefreshOutcome } from './refresh.js';
+import { refreshOnce, RefreshQueue, META_API, type RefreshOutcome } from './refresh.js';
 import { startWatcher, type Watcher } from './watch.js';
 import { debounce } from './debounce.js';
 
@@ -145,6 +145,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     },
   };
   const addresses = api.addresses;
+  cache.setMeta(META_API, JSON.stringify(addresses));
   const port = addresses.find((a): a is { host: string; port: number } => 'port' in a)?.port;
   logger.info(
     { port, socket, addresses, slicename: first.identity.identity.slicename, keys: cache.sliceKeys().length },

@@ -28,6 +28,8 @@ export interface RefreshContext {
 
 export const META_IDENTITY = 'identity';
 export const META_IDENTITY_ERROR = 'identity_error';
+/** The API's listening addresses, for `status`. */
+export const META_API = 'api';
 
 /** Run one refresh. `geniGet`: also ask the testbed (start-up and explicit refresh only). */
 export async function refreshOnce(ctx: RefreshContext, trigger: string, geniGet: boolean): Promise<RefreshOutcome> {

@@ -1,0 +1,180 @@
+// sliceid status: identity and the origin of each fact, users and keys, sources (stale ones with
+// their reason), the last refresh, the state of the three files, and whether the API answers.
+import fs from 'node:fs';
+import http from 'node:http';
+import { guard, parse } from './common.js';
+import { nodePaths, type NodePaths } from '../paths.js';
+import { formatWhere } from '../errors.js';
+import { livePid } from '../fs/pidfile.js';
+import { openExistingCache, cachedIdentity } from './cache-read.js';
+import { META_API } from '../daemon/refresh.js';
+import { parseGidChain, verifyGidChain } from '../identity/gid.js';
+import type { SourceState, RefreshRecord } from '../store/types.js';
+import type { IdentityResult } from '../identity/index.js';
+
+const USAGE = 'usage: sliceid status [--root DIR] [--json]\n';
+
+interface FileState {
+  readonly path: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+interface ApiState {
+  readonly address: string | undefined;
+  readonly answers: boolean;
+  readonly detail: string;
+}
+
+export interface StatusReport {
+  readonly root: string;
+  readonly daemon: { readonly running: boolean; readonly pid: number | undefined };
+  readonly identity: IdentityResult['identity'] | undefined;
+  readonly facts: Record<string, { value: string; from: string }>;
+  readonly identityError: string | undefined;
+  readonly files: readonly FileState[];
+  readonly users: ReadonlyArray<{ login: string; uid: number | undefined; keys: number }>;
+  readonly keys: number;
+  readonly sources: readonly SourceState[];
+  readonly lastRefresh: RefreshRecord | undefined;
+  readonly api: ApiState;
+  readonly problems: readonly string[];
+}
+
+function fileStates(paths: NodePaths, identity: IdentityResult['identity'] | undefined): FileState[] {
+  const mode = (file: string): string => (fs.statSync(file).mode & 0o777).toString(8).padStart(4, '0');
+  const out: FileState[] = [];
+  try {
+    const name = fs.readFileSync(paths.slicename, 'utf8');
+    const ok = !identity || name === identity.slicename;
+    out.push({ path: paths.slicename, ok, detail: `${JSON.stringify(name)} mode ${mode(paths.slicename)}${ok ? '' : ` (expected ${identity?.slicename})`}` });
+  } catch (err) {
+    out.push({ path: paths.slicename, ok: false, detail: (err as Error).message });
+  }
+  for (const [file, urn] of [[paths.sliceGid, identity?.slice.urn], [paths.nodeGid, identity?.node.urn]] as const) {
+    try {
+      const chain = parseGidChain(fs.readFileSync(file, 'utf8'));
+      const leaf = chain[0];
+      const verified = verifyGidChain(chain);
+      const problems = [
+        ...(verified.ok ? [] : [`chain does not verify: ${verified.reason}`]),
+        ...(urn && leaf?.urn !== urn ? [`URN ${leaf?.urn} is not ${urn}`] : []),
+      ];
+      const days = leaf ? Math.floor((leaf.notAfter.getTime() - Date.now()) / 86400000) : 0;
+      out.push({
+        path: file,
+        ok: problems.length === 0,
+        detail: problems.length ? problems.join('; ') : `${leaf?.hrn} serial ${leaf?.serial}, expires in ${days} days, chain of ${chain.length} verifies, mode ${mode(file)}`,
+      });
+    } catch (err) {
+      out.push({ path: file, ok: false, detail: (err as Error).message });
+    }
+  }
+  return out;
+}
+
+const GET_SSH_KEYS = '<?xml version="1.0"?><methodCall><methodName>GetSSHKeys</methodName><params/></methodCall>';
+
+function probeApi(addresses: Array<{ host?: string; port?: number; socket?: string }>): Promise<ApiState> {
+  const target = addresses.find((a) => a.socket) ?? addresses.find((a) => a.port !== undefined);
+  if (!target) return Promise.resolve({ address: undefined, answers: false, detail: 'no API address recorded' });
+  const address = target.socket ?? `${target.host}:${target.port}`;
+  return new Promise((resolve) => {
+    const req = http.request(
+      { ...(target.socket ? { socketPath: target.socket } : { host: target.host, port: target.port }), method: 'POST', path: '/', headers: { 'content-type': 'text/xml' } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          const ok = res.statusCode === 200 && body.includes('<methodResponse>') && !body.includes('<fault>');
+          resolve({ address, answers: ok, detail: ok ? `GetSSHKeys answered (${body.length} bytes)` : `HTTP ${res.statusCode}: ${body.slice(0, 120)}` });
+        });
+      },
+    );
+    req.setTimeout(2000, () => req.destroy(new Error('no answer within 2 s')));
+    req.on('error', (err) => resolve({ address, answers: false, detail: err.message }));
+    req.end(GET_SSH_KEYS);
+  });
+}
+
+export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
+  const pid = livePid(paths.pidFile);
+  const cache = openExistingCache(paths);
+  const problems: string[] = [];
+  if (!cache) {
+    return {
+      root: paths.root, daemon: { running: pid !== undefined, pid }, identity: undefined, facts: {}, identityError: undefined,
+      files: fileStates(paths, undefined), users: [], keys: 0, sources: [], lastRefresh: undefined,
+      api: { address: undefined, answers: false, detail: 'no cache yet' },
+      problems: [`no cache at ${paths.database}: sliceid has not run on this node (start it with "sliceid run")`],
+    };
+  }
+  try {
+    const { identity, error } = cachedIdentity(cache);
+    const facts: Record<string, { value: string; from: string }> = {};
+    for (const [name, fact] of Object.entries(identity?.facts ?? {})) {
+      if (fact) facts[name] = { value: fact.value, from: formatWhere(fact.where) };
+    }
+    const users = cache.users().map((u) => ({ login: u.login, uid: u.uid, keys: u.keys.length }));
+    const sources = cache.sources();
+    const files = fileStates(paths, identity?.identity);
+    const apiRaw = cache.getMeta(META_API);
+    const api = pid === undefined
+      ? { address: undefined, answers: false, detail: 'daemon not running' }
+      : await probeApi(apiRaw ? (JSON.parse(apiRaw) as Array<{ host?: string; port?: number; socket?: string }>) : []);
+    if (pid === undefined) problems.push('daemon not running');
+    if (error) problems.push(`identity refused: ${error}`);
+    for (const f of files) if (!f.ok) problems.push(`${f.path}: ${f.detail}`);
+    for (const s of sources) if (s.stale) problems.push(`source ${s.id} is stale: ${s.reason ?? s.lastStatus}`);
+    if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys answers an empty struct');
+    if (pid !== undefined && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
+    return {
+      root: paths.root, daemon: { running: pid !== undefined, pid }, identity: identity?.identity, facts, identityError: error,
+      files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api, problems,
+    };
+  } finally {
+    cache.close();
+  }
+}
+
+function ago(ms: number | undefined): string {
+  if (ms === undefined) return 'never';
+  const s = Math.round((Date.now() - ms) / 1000);
+  return `${new Date(ms).toISOString()} (${s < 120 ? `${s} s` : `${Math.round(s / 60)} min`} ago)`;
+}
+
+export function formatStatus(r: StatusReport): string {
+  const lines: string[] = [];
+  const row = (label: string, text: string): void => void lines.push(`${label.padEnd(12)}${text}`);
+  row('daemon', r.daemon.running ? `running, pid ${r.daemon.pid}` : 'not running');
+  row('api', r.api.answers ? `answers on ${r.api.address}` : `not answering (${r.api.detail})`);
+  if (r.identity) {
+    row('slice', `${r.identity.slicename}  ${r.identity.slice.urn}  (${r.identity.slice.hrn})`);
+    row('node', `${r.identity.node.urn}  (${r.identity.node.hrn})${r.identity.node.uuid ? `  uuid ${r.identity.node.uuid}` : ''}`);
+  }
+  const facts = Object.entries(r.facts);
+  facts.forEach(([name, f], i) => row(i === 0 ? 'facts' : '', `${name} = ${f.value}  (${f.from})`));
+  r.files.forEach((f, i) => row(i === 0 ? 'files' : '', `${f.ok ? 'ok   ' : 'BAD  '}${f.path}: ${f.detail}`));
+  row('users', `${r.users.length} users, ${r.keys} keys served${r.users.length ? ': ' + r.users.map((u) => `${u.login} (${u.keys})`).join(', ') : ''}`);
+  r.sources.forEach((s, i) =>
+    row(i === 0 ? 'sources' : '', `${s.stale ? 'STALE ' : 'ok    '}${s.id}  ${s.origin}: ${s.users} users, ${s.keys} keys, last good ${ago(s.lastGood)}${s.reason ? `; ${s.reason}` : ''}`),
+  );
+  if (r.lastRefresh) row('refreshed', `${ago(r.lastRefresh.at)} by ${r.lastRefresh.trigger}, ${r.lastRefresh.durationMs} ms: ${r.lastRefresh.summary}`);
+  r.problems.forEach((p, i) => row(i === 0 ? 'problems' : '', p));
+  if (!r.problems.length) row('problems', 'none');
+  return `${lines.join('\n')}\n`;
+}
+
+export async function main(args: string[]): Promise<number> {
+  return guard(USAGE, async () => {
+    const { values } = parse(args, {});
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const report = await collectStatus(nodePaths(values.root));
+    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+    return !report.daemon.running ? 3 : report.problems.length ? 1 : 0;
+  });
+}
