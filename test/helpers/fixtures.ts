@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 /** The checkout: the nearest folder above this file with a package.json (works from dist/ too). */
 export const projectDir = ((): string => {
   let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json')) || path.basename(dir) === 'dist') dir = path.dirname(dir);
+  while (dir !== path.dirname(dir) && !fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
   return dir;
 })();
 export const ownFixtures = path.join(projectDir, 'test', 'fixtures');
