@@ -11,7 +11,8 @@ import { openKeyCache } from '../store/cache.js';
 import type { KeyCache } from '../store/types.js';
 import { startApi, type ApiServer } from '../api/server.js';
 import { NodeView } from './data.js';
-import { refreshOnce, RefreshQueue, META_API, type RefreshOutcome } from './refresh.js';
+import { refreshOnce, META_API, type RefreshOutcome } from './refresh.js';
+import { RefreshQueue } from './queue.js';
 import { startWatcher, type Watcher } from './watch.js';
 import { debounce } from './debounce.js';
 
