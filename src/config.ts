@@ -1,0 +1,289 @@
+// The operator's configuration: one TOML (or JSON, by extension) file, validated strictly.
+// Keys may be written snake_case (`allow_non_loopback`, `slice_urn`) or camelCase; unknown keys
+// and bad values are refused with an InputError naming the file, the line and the rule.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { InputError } from './errors.js';
+import type { NodePaths } from './paths.js';
+import { FACT_NAMES, type FactName } from './sources/facts.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export interface Config {
+  /** Any fact can be set by the operator; these win over every testbed source. */
+  facts: Partial<Record<FactName, string>>;
+  /** Operator CA (PEM files); absolute node paths are rebased under the root. */
+  authority?: { cert: string; key: string };
+  gid: { validityDays: number; renewBeforeDays: number };
+  geniGet: { enabled: boolean; timeoutMs: number };
+  api: {
+    port: number;
+    listen: string[];
+    /** null: paths.socket; "": no socket; otherwise a node path (rebased under the root). */
+    socket: string | null;
+    allowNonLoopback: boolean;
+  };
+  log: { level: string };
+  /** Where the config came from: the file and the line of each fact it sets. */
+  origin?: { file: string; factLines: Partial<Record<FactName, number>> };
+}
+
+const isLoopback = (addr: string): boolean => addr === '::1' || /^127\./.test(addr);
+
+const factsShape = Object.fromEntries(
+  FACT_NAMES.map((name) => [name, z.string().trim().min(1, 'must not be empty').optional()]),
+) as Record<FactName, z.ZodOptional<z.ZodString>>;
+
+const schema = z
+  .strictObject({
+    facts: z.strictObject(factsShape).prefault({}),
+    authority: z
+      .strictObject({
+        cert: z.string().min(1, 'must name the CA certificate (PEM) file'),
+        key: z.string().min(1, 'must name the CA private key (PEM) file'),
+      })
+      .optional(),
+    gid: z
+      .strictObject({
+        validityDays: z.number().int('must be a whole number of days').min(1).max(36500).default(1826),
+        renewBeforeDays: z.number().int('must be a whole number of days').min(0).default(30),
+      })
+      .prefault({})
+      .refine((g) => g.renewBeforeDays < g.validityDays, {
+        message: 'renew_before_days must be smaller than validity_days',
+        path: ['renewBeforeDays'],
+      }),
+    geniGet: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        timeoutMs: z.number().int().min(1).max(600000).default(3000),
+      })
+      .prefault({}),
+    api: z
+      .strictObject({
+        port: z.number().int('must be a whole number').min(0).max(65535).default(812),
+        listen: z
+          .array(z.string().refine((a) => net.isIP(a) !== 0, 'must be an IP address literal'))
+          .default(['127.0.0.1', '::1']),
+        socket: z.string().nullable().default(null),
+        allowNonLoopback: z.boolean().default(false),
+      })
+      .prefault({})
+      .superRefine((api, ctx) => {
+        if (api.allowNonLoopback) return;
+        api.listen.forEach((addr, i) => {
+          if (!isLoopback(addr)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['listen', i],
+              input: addr,
+              message: 'is not a loopback address; set allow_non_loopback = true to serve the API off the node',
+            });
+          }
+        });
+      }),
+    log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+  });
+
+/** The configuration with every default, as used when no file exists. */
+export function defaultConfig(): Config {
+  return schema.parse({}) as Config;
+}
+
+/**
+ * Load the operator config: `file` when given (it must exist), else the first existing of
+ * paths.configCandidates, else the defaults. Paths inside (authority, socket) are rebased under
+ * the root; relative ones are taken from the config file's directory.
+ */
+export function loadConfig(paths: NodePaths, file?: string): { config: Config; file?: string } {
+  let chosen: string | undefined;
+  if (file !== undefined) {
+    chosen = path.resolve(file);
+    if (!fs.existsSync(chosen)) {
+      throw new InputError({ source: chosen }, chosen, 'does not exist', 'Pass an existing config file with --config');
+    }
+  } else {
+    chosen = paths.configCandidates.find((c) => fs.existsSync(c));
+  }
+  if (!chosen) return { config: defaultConfig() };
+  return { config: parseConfig(fs.readFileSync(chosen, 'utf8'), chosen, paths), file: chosen };
+}
+
+/** Parse and validate config text; `file` names it in errors and decides TOML vs JSON. */
+export function parseConfig(text: string, file: string, paths: NodePaths): Config {
+  const json = file.toLowerCase().endsWith('.json');
+  let raw: unknown;
+  try {
+    raw = json ? JSON.parse(text) : parseToml(text);
+  } catch (err) {
+    if (err instanceof TomlError) {
+      throw new InputError({ source: file, line: err.line }, text.split('\n')[err.line - 1]?.trim() ?? '', `is not valid TOML: ${firstLine(err.message)}`);
+    }
+    const msg = (err as Error).message;
+    throw new InputError({ source: file, line: jsonErrorLine(msg, text) }, firstLine(msg), 'is not valid JSON');
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new InputError({ source: file }, String(raw), 'is not a table of settings');
+  }
+  const spelled = new Map<string, string>(); // camelCase path -> the file's own spelling
+  const camel = camelKeys(raw, [], [], spelled, file, text, json);
+  const result = schema.safeParse(camel);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const more = result.error.issues.length - 1;
+    const where = (p: readonly PropertyKey[]) => spelled.get(p.map(String).join('.')) ?? p.map(String).map(toSnake).join('.');
+    const suffix = more > 0 ? ` (and ${more} more problem${more > 1 ? 's' : ''})` : '';
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0]!;
+      const tableKey = [...issue.path.map(String), key];
+      const shown = where(tableKey);
+      const table = issue.path.length ? `[${where(issue.path)}]` : 'the top level';
+      const known = knownKeys(issue.path.map(String));
+      throw new InputError(
+        { source: file, line: keyLine(text, shown.split('.'), json) },
+        shown,
+        `is not a known setting in ${table} (known: ${known.join(', ')})${suffix}`,
+      );
+    }
+    const shown = where(issue.path);
+    const value = valueAt(camel, issue.path);
+    throw new InputError(
+      { source: file, line: keyLine(text, shown.split('.'), json) },
+      value === undefined ? shown : typeof value === 'string' ? value : JSON.stringify(value),
+      `is not valid for ${shown}: ${issue.message}${suffix}`,
+    );
+  }
+  const config = result.data as Config;
+  const dir = path.dirname(file);
+  const rebase = (p: string): string => (path.isAbsolute(p) ? paths.under(p) : path.resolve(dir, p));
+  if (config.authority) config.authority = { cert: rebase(config.authority.cert), key: rebase(config.authority.key) };
+  if (config.api.socket) config.api.socket = rebase(config.api.socket);
+  const factLines: Partial<Record<FactName, number>> = {};
+  for (const name of FACT_NAMES) {
+    if (config.facts[name] === undefined) continue;
+    const line = keyLine(text, (spelled.get(`facts.${name}`) ?? `facts.${name}`).split('.'), json);
+    if (line !== undefined) factLines[name] = line;
+  }
+  config.origin = { file, factLines };
+  return config;
+}
+
+/** snake_case -> camelCase */
+export function toCamel(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function toSnake(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function camelKeys(
+  value: unknown,
+  camelPath: string[],
+  filePath: string[],
+  spelled: Map<string, string>,
+  file: string,
+  text: string,
+  json: boolean,
+): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Date) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    const ck = toCamel(key);
+    const cp = [...camelPath, ck];
+    const fp = [...filePath, key];
+    if (Object.prototype.hasOwnProperty.call(out, ck)) {
+      throw new InputError(
+        { source: file, line: keyLine(text, fp, json) },
+        fp.join('.'),
+        `sets ${spelled.get(cp.join('.'))} a second time (snake_case and camelCase name the same setting)`,
+      );
+    }
+    spelled.set(cp.join('.'), fp.join('.'));
+    out[ck] = camelKeys(inner, cp, fp, spelled, file, text, json);
+  }
+  return out;
+}
+
+function knownKeys(tablePath: string[]): string[] {
+  let shape: unknown = schema;
+  for (const part of tablePath) {
+    const s = unwrap(shape);
+    shape = s?.shape?.[part];
+  }
+  const obj = unwrap(shape);
+  return obj?.shape ? Object.keys(obj.shape).map(toSnake) : [];
+}
+
+function unwrap(s: unknown): { shape?: Record<string, unknown> } | undefined {
+  let cur = s as { shape?: Record<string, unknown>; def?: { innerType?: unknown; in?: unknown; schema?: unknown } } | undefined;
+  for (let i = 0; i < 8 && cur && !cur.shape; i++) {
+    cur = (cur.def?.innerType ?? cur.def?.in ?? cur.def?.schema) as typeof cur;
+  }
+  return cur;
+}
+
+function valueAt(obj: unknown, p: readonly PropertyKey[]): unknown {
+  let cur = obj;
+  for (const k of p) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k as string];
+  }
+  return cur;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}
+
+function jsonErrorLine(message: string, text: string): number | undefined {
+  const line = /line (\d+)/.exec(message);
+  if (line) return Number(line[1]);
+  const pos = /position (\d+)/.exec(message);
+  if (pos) return text.slice(0, Number(pos[1])).split('\n').length;
+  return undefined;
+}
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Best-effort line (1-based) of a setting in the config text: for TOML the `key =` line inside its
+ * `[table]` (or a dotted `table.key =`), for JSON the first `"key":` after its table's key.
+ */
+export function keyLine(text: string, keyPath: string[], json: boolean): number | undefined {
+  const lines = text.split('\n');
+  const numeric = (k: string) => /^\d+$/.test(k);
+  const keys = keyPath.filter((k) => !numeric(k));
+  if (keys.length === 0) return undefined;
+  const last = keys[keys.length - 1]!;
+  const tables = keys.slice(0, -1);
+  if (json) {
+    let from = 0;
+    for (const k of keys) {
+      const re = new RegExp(`"${escapeRe(k)}"\\s*:`);
+      const idx = lines.findIndex((l, i) => i >= from && re.test(l));
+      if (idx < 0) return from > 0 ? from : undefined;
+      from = idx;
+    }
+    return from + 1;
+  }
+  const keyRe = (k: string) => new RegExp(`^\\s*["']?${escapeRe(k)}["']?\\s*=`);
+  const dotted = new RegExp(`^\\s*${tables.map(escapeRe).join('\\s*\\.\\s*')}\\s*\\.\\s*${escapeRe(last)}\\s*=`);
+  let table: string | undefined = '';
+  let tableLine: number | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    const header = /^\s*\[\s*([^\]]+?)\s*\]/.exec(l);
+    if (header) {
+      table = header[1]!.replace(/\s*\.\s*/g, '.').replace(/["']/g, '');
+      if (table === tables.join('.')) tableLine = i + 1;
+      continue;
+    }
+    if (table === tables.join('.') && keyRe(last).test(l)) return i + 1;
+    if (tables.length && table === '' && dotted.test(l)) return i + 1;
+  }
+  return tableLine;
+}
