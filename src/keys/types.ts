@@ -32,7 +32,9 @@ export interface Problem {
 }
 
 /** Identifies one key source in the cache. */
-export type SourceId = string; // e.g. "tmcc:accounts", "authorized_keys:/users/erin", "geni-get:geni_user"
+export type SourceId = string; // "tmcc:accounts", "authorized_keys:<login>", "geni-get:geni_user"
+
+export type SourceStatus = 'ok' | 'partial' | 'missing' | 'invalid';
 
 export interface SourceResult {
   readonly id: SourceId;
@@ -44,7 +46,14 @@ export interface SourceResult {
    * missing: not there (or empty), nothing read;
    * invalid: not there in any usable form.
    */
-  readonly status: 'ok' | 'partial' | 'missing' | 'invalid';
+  readonly status: SourceStatus;
+  /**
+   * Where this source's keys go in the served list: lower first (tmcc accounts 0, authorized_keys
+   * 1 + the user's position in accounts, geni-get last). Absent: derived from the id.
+   */
+  readonly priority?: number;
   readonly users: readonly SliceUser[];
   readonly problems: readonly Problem[];
+  /** Why the status is not "ok" (absent, empty, unreadable, cut short ...), for status and logs. */
+  readonly reason?: string;
 }
