@@ -1,0 +1,108 @@
+// Every key source of the node, in priority order: the tmcc accounts file, the authorized_keys of
+// accounts users without PUBKEY lines (one source each), then geni-get geni_user (network, so only
+// when asked for: start-up and explicit refresh; file events re-read only the files).
+import fs from 'node:fs';
+import path from 'node:path';
+import type { NodePaths } from '../paths.js';
+import type { Logger } from '../log.js';
+import type { SourceId, SourceResult } from './types.js';
+import { readAccounts, type AccountsSource } from './accounts.js';
+import { AUTHORIZED_KEYS_PREFIX, readAuthorizedKeys } from './authorized-keys.js';
+import { readGeniUser } from './geni-user.js';
+
+export interface CollectOptions {
+  /** Virtual node id (tmcc.<vnodeId>/), when known from the identity facts. */
+  readonly vnodeId?: string | undefined;
+  /** Also run geni-get geni_user (a network call). */
+  readonly geniGet: boolean;
+  readonly timeoutMs: number;
+  readonly logger?: Logger | undefined;
+}
+
+const DIR_NAME = /^[A-Za-z0-9][-\w.]{0,63}$/;
+
+function isDir(dir: string): boolean {
+  try {
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function bootFile(paths: NodePaths, name: string): string | undefined {
+  try {
+    const v = fs.readFileSync(path.join(paths.bootDir, name), 'utf8').trim();
+    return DIR_NAME.test(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The tmcc cache directory: tmcc.<vnodeId> when given and present, else tmcc.<vmname> or
+ * tmcc.<nodeid> when such a directory exists, else tmcc/ (which may be missing right now).
+ */
+export function tmccDirFor(paths: NodePaths, vnodeId?: string): string {
+  const candidates = [vnodeId, bootFile(paths, 'vmname'), bootFile(paths, 'nodeid')];
+  for (const id of candidates) {
+    if (id && DIR_NAME.test(id) && isDir(paths.tmccDir(id))) return paths.tmccDir(id);
+  }
+  return paths.tmccDir();
+}
+
+export function accountsFileFor(paths: NodePaths, vnodeId?: string): string {
+  return path.join(tmccDirFor(paths, vnodeId), 'accounts');
+}
+
+/** The file sources (accounts, then authorized_keys of users without PUBKEY lines). No network. */
+export function collectFileSources(paths: NodePaths, vnodeId?: string): SourceResult[] {
+  const accounts: AccountsSource = readAccounts(accountsFileFor(paths, vnodeId));
+  const out: SourceResult[] = [accounts];
+  accounts.users.forEach((user, i) => {
+    if (accounts.pubkeyLogins.has(user.login) || !user.homedir) return;
+    const { keys: _ignored, ...account } = user;
+    out.push(readAuthorizedKeys(authorizedKeysFile(paths, user.homedir), account, 1 + i));
+  });
+  return out;
+}
+
+/** All key sources in priority order. geni-get's absence means no source at all. */
+export async function collectKeySources(paths: NodePaths, opts: CollectOptions): Promise<SourceResult[]> {
+  const out = collectFileSources(paths, opts.vnodeId);
+  if (opts.geniGet) {
+    const geni = await readGeniUser(paths, { timeoutMs: opts.timeoutMs, logger: opts.logger });
+    if (geni) out.push(geni);
+  }
+  return out;
+}
+
+export function authorizedKeysFile(paths: NodePaths, homedir: string): string {
+  return path.join(paths.under(homedir), '.ssh', 'authorized_keys');
+}
+
+/** What keyWatchPaths needs to know of a user (UserView from the cache fits). */
+export interface WatchedUser {
+  readonly login: string;
+  readonly homedir?: string | undefined;
+  readonly keys: readonly unknown[];
+  readonly sources: readonly SourceId[];
+}
+
+/**
+ * Files and directories to watch: the boot dir (tmcc dirs are deleted and rewritten in it), the
+ * accounts file, and for each user served from authorized_keys (or with no key at all yet) the
+ * file and its .ssh directory (Emulab replaces it via .new + rename).
+ */
+export function keyWatchPaths(paths: NodePaths, vnodeId: string | undefined, users: readonly WatchedUser[]): string[] {
+  const out = new Set<string>([paths.bootDir, accountsFileFor(paths, vnodeId)]);
+  if (vnodeId && DIR_NAME.test(vnodeId)) out.add(path.join(paths.tmccDir(vnodeId), 'accounts'));
+  for (const u of users) {
+    if (!u.homedir) continue;
+    if (u.sources.includes(AUTHORIZED_KEYS_PREFIX + u.login) || u.keys.length === 0) {
+      const file = authorizedKeysFile(paths, u.homedir);
+      out.add(path.dirname(file));
+      out.add(file);
+    }
+  }
+  return [...out];
+}
