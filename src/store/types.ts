@@ -1,5 +1,6 @@
 // The key cache as the rest of sliceid sees it (implemented on better-sqlite3 in store/cache.ts).
 import type { SourceResult, SourceId } from '../keys/types.js';
+import type { Logger } from '../log.js';
 
 export interface SourceState {
   readonly id: SourceId;
@@ -27,9 +28,17 @@ export interface ApplyOutcome {
 
 export interface UserView {
   readonly login: string;
+  /** The first source (by priority) that knows it wins, for uid and the fields below. */
   readonly uid: number | undefined;
+  readonly gid?: number | undefined;
+  readonly name?: string | undefined;
+  readonly email?: string | undefined;
+  /** As written in the source (a node path, not rebased under the root). */
+  readonly homedir?: string | undefined;
+  readonly urn?: string | undefined;
   /** Key texts in source order, deduplicated. */
   readonly keys: readonly string[];
+  /** Sources that list this user, in priority order. */
   readonly sources: readonly SourceId[];
 }
 
@@ -39,6 +48,15 @@ export interface RefreshRecord {
   readonly durationMs: number;
   readonly changed: boolean;
   readonly summary: string;
+}
+
+export interface OpenCacheOptions {
+  readonly logger?: Logger | undefined;
+  /**
+   * Open for reading only (the query commands): never creates, migrates or moves the file; an
+   * unusable file gives an empty in-memory cache.
+   */
+  readonly readonly?: boolean | undefined;
 }
 
 export interface KeyCache {
