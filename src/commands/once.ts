@@ -1,0 +1,48 @@
+// sliceid once: derive the identity, issue GIDs as needed, write the three files, exit.
+import { formatWhere, type Where } from '../errors.js';
+import { refreshIdentity, type IdentityResult } from '../identity/index.js';
+import { guard, parse, setup } from './common.js';
+
+const USAGE = 'usage: sliceid once [--root DIR] [--config FILE] [--json] [--no-geni-get]\n';
+
+export async function main(args: string[]): Promise<number> {
+  return guard(USAGE, async () => {
+    const { values } = parse(args, { 'no-geni-get': { type: 'boolean', default: false } });
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const { paths, config, configFile } = setup(values);
+    const result = await refreshIdentity(paths, config, { geniGet: !values['no-geni-get'] });
+    if (values.json) process.stdout.write(`${JSON.stringify({ ...result, configFile: configFile ?? null })}\n`);
+    else process.stdout.write(summary(result, configFile));
+    return 0;
+  });
+}
+
+const from = (w: Where | undefined): string => (w ? formatWhere(w) : 'unknown');
+
+/** The short human summary `once` prints. */
+export function summary(r: IdentityResult, configFile?: string): string {
+  const id = r.identity;
+  const rows: Array<[string, string]> = [
+    ['slice name', id.slicename],
+    ['slice URN', id.slice.urn],
+    ['slice HRN', id.slice.hrn],
+    ['slice UUID', r.sliceUuid],
+    ['node URN', id.node.urn],
+    ['node HRN', id.node.hrn],
+    ['node UUID', `${r.nodeUuid}${r.nodeUuidSource === 'state' ? ' (made here, kept in the state directory)' : ''}`],
+    ...r.gids.authorities.map((a): [string, string] => ['signed by', `${a.hrn} (${a.urn}, ${a.issuerKind === 'self' ? 'node-local authority' : 'operator authority'})`]),
+    ['domain from', from(id.origins.domain)],
+    ['slice from', from(id.origins.slice)],
+    ['node from', from(id.origins.node)],
+    ['node UUID from', from(id.origins.nodeUuid)],
+    ['config', configFile ?? 'none (defaults)'],
+    ['issued', r.issued.length ? r.issued.join(', ') : 'nothing (GIDs current)'],
+    ['files written', r.written.length ? r.written.join(', ') : 'none (unchanged)'],
+    ['next renewal', r.nextRenewal.toISOString()],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}\n`).join('');
+}

@@ -1,0 +1,296 @@
+// GIDs (SFA sfa/trust/gid.py, GENI certificate spec, spec section 3): build, parse and verify.
+// node-forge assembles the certificate; node:crypto makes keys and signatures.
+import crypto from 'node:crypto';
+import forge from 'node-forge';
+import { parseUrn, urnToHrn, hrnIsAuthorityOf } from './names.js';
+
+const { asn1, pki } = forge;
+const OID_CN = '2.5.4.3';
+const OID_BASIC_CONSTRAINTS = '2.5.29.19';
+const OID_SUBJECT_ALT_NAME = '2.5.29.17';
+const HOUR_MS = 3600_000;
+const DAY_MS = 86_400_000;
+
+/** A fresh RSA 2048 private key (PKCS#1 PEM), made by node:crypto off the main thread. */
+export function generateRsaKey(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    crypto.generateKeyPair(
+      'rsa',
+      { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs1', format: 'pem' } },
+      (err, _pub, priv) => (err ? reject(err) : resolve(priv)),
+    );
+  });
+}
+
+/** A random positive serial number (16 bytes, hex, no leading zero byte). */
+export function newSerial(): string {
+  const bytes = crypto.randomBytes(16);
+  bytes[0] = (bytes[0]! & 0x7f) | 0x01;
+  return bytes.toString('hex');
+}
+
+export interface GidRequest {
+  readonly urn: string;
+  /** Lowercase dashed UUID. */
+  readonly uuid: string;
+  readonly email?: string;
+  /** The subject's private key (PEM); the certificate carries its public half. */
+  readonly subjectKey: string;
+  /** The issuer's certificate (PEM) and private key; omitted for a self-signed authority. */
+  readonly issuer?: { readonly cert: string; readonly key: string };
+  /** CA:TRUE for an authority, CA:FALSE for node and slice GIDs. */
+  readonly ca: boolean;
+  readonly now: Date;
+  readonly validityDays: number;
+  readonly serial?: string;
+}
+
+/** Build and sign one GID; returns its PEM (LF line ends). */
+export function buildGid(req: GidRequest): string {
+  const subjectHrn = urnToHrn(req.urn);
+  const subject = [{ type: OID_CN, value: subjectHrn, valueTagClass: asn1.Type.UTF8 } as unknown as forge.pki.CertificateField];
+  const issuerKey = crypto.createPrivateKey(req.issuer?.key ?? req.subjectKey);
+  if (issuerKey.asymmetricKeyType !== 'rsa') {
+    throw new Error(`the issuer key is ${issuerKey.asymmetricKeyType}, not RSA (GIDs are sha256WithRSAEncryption)`);
+  }
+  // The issuer name is the issuer certificate's subject, attribute for attribute and in the same
+  // string types, so that chain building matches it exactly.
+  const issuerName = req.issuer ? issuerSubject(req.issuer.cert) : subject;
+  const publicPem = crypto.createPublicKey(req.subjectKey).export({ type: 'spki', format: 'pem' }).toString();
+  const cert = pki.createCertificate();
+  cert.publicKey = pki.publicKeyFromPem(publicPem);
+  cert.serialNumber = req.serial ?? newSerial();
+  const now = Math.floor(req.now.getTime() / 1000) * 1000;
+  cert.validity.notBefore = new Date(now - HOUR_MS);
+  cert.validity.notAfter = new Date(now + req.validityDays * DAY_MS);
+  // UTF8String: an HRN's backslashes and underscores are not PrintableString characters.
+  cert.setSubject(subject);
+  cert.setIssuer(issuerName);
+  const altNames: Array<{ type: number; value: string }> = [
+    { type: 6, value: req.urn },
+    { type: 6, value: `urn:uuid:${req.uuid.toLowerCase()}` },
+  ];
+  if (req.email) altNames.push({ type: 1, value: req.email });
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: req.ca, critical: true },
+    { name: 'subjectAltName', altNames },
+  ]);
+  // forge's cert.sign() with the signature made by node:crypto.
+  cert.md = forge.md.sha256.create();
+  cert.signatureOid = cert.siginfo.algorithmOid = pki.oids['sha256WithRSAEncryption']!;
+  // (getTBSCertificate is in node-forge but missing from its typings)
+  const tbs = (pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+  (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
+  const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), 'binary');
+  cert.signature = crypto.sign('sha256', tbsDer, issuerKey).toString('binary');
+  return pki.certificateToPem(cert).replace(/\r\n/g, '\n');
+}
+
+/** The subject attributes of a certificate, decoded by forge from its ASN.1 (any key type). */
+function issuerSubject(certPem: string): forge.pki.CertificateField[] {
+  const block = splitPem(certPem)[0];
+  if (!block) throw new Error('the issuer certificate holds no PEM certificate');
+  const root = asn1.fromDer(forge.util.createBuffer(forge.pem.decode(block)[0]!.body));
+  const f = kids(kids(root)[0]);
+  const i = f[0]?.tagClass === asn1.Class.CONTEXT_SPECIFIC && f[0].type === 0 ? 1 : 0;
+  const fields: forge.pki.CertificateField[] = [];
+  for (const rdn of kids(f[i + 4])) {
+    for (const atv of kids(rdn)) {
+      const [oid, value] = kids(atv);
+      if (!oid || !value) continue;
+      let text = bytesOf(value);
+      if (value.type === asn1.Type.UTF8) text = forge.util.decodeUtf8(text);
+      fields.push({ type: asn1.derToOid(bytesOf(oid)), value: text, valueTagClass: value.type } as unknown as forge.pki.CertificateField);
+    }
+  }
+  return fields;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+export interface GidInfo {
+  /** URN from subjectAltName (first URI that is not urn:uuid:). */
+  readonly urn: string | undefined;
+  /** HRN derived from the URN (never from the CN), as SFA readers do. */
+  readonly hrn: string | undefined;
+  /** URN type: authority, slice, node, ... */
+  readonly type: string | undefined;
+  readonly cn: string | undefined;
+  /** Number of attributes in the subject (a GID has exactly one, CN). */
+  readonly subjectAttributes: number;
+  readonly issuerCn: string | undefined;
+  readonly uuid: string | undefined;
+  readonly email: string | undefined;
+  /** Serial, lowercase hex. */
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly ca: boolean;
+  /** Extension names in certificate order, e.g. ["basicConstraints!", "subjectAltName"] (! = critical). */
+  readonly extensions: readonly string[];
+  readonly pem: string;
+}
+
+/** The PEM certificate blocks of a file, in order. */
+export function splitPem(text: string): string[] {
+  return [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => `${m[0].replace(/\r\n/g, '\n')}\n`);
+}
+
+type Node = forge.asn1.Asn1;
+const kids = (n: Node | undefined): Node[] => (n && Array.isArray(n.value) ? (n.value as Node[]) : []);
+const bytesOf = (n: Node | undefined): string => (n && typeof n.value === 'string' ? n.value : '');
+
+function decodeString(n: Node): string {
+  const raw = Buffer.from(bytesOf(n), 'binary');
+  if (n.type === asn1.Type.UTF8) return raw.toString('utf8');
+  if (n.type === asn1.Type.BMPSTRING) return raw.swap16().toString('utf16le');
+  return raw.toString('latin1');
+}
+
+function nameInfo(name: Node | undefined): { cn: string | undefined; count: number } {
+  let cn: string | undefined;
+  let count = 0;
+  for (const rdn of kids(name)) {
+    for (const atv of kids(rdn)) {
+      const [oid, value] = kids(atv);
+      count++;
+      if (oid && value && asn1.derToOid(bytesOf(oid)) === OID_CN && cn === undefined) cn = decodeString(value);
+    }
+  }
+  return { cn, count };
+}
+
+function timeOf(n: Node | undefined): Date {
+  if (!n) return new Date(NaN);
+  return n.type === asn1.Type.UTCTIME ? asn1.utcTimeToDate(bytesOf(n)) : asn1.generalizedTimeToDate(bytesOf(n));
+}
+
+/** Decode one certificate (any key type). Throws on text that is not a DER certificate. */
+export function parseGid(pem: string): GidInfo {
+  const block = splitPem(pem)[0];
+  if (!block) throw new Error('no PEM certificate found');
+  const der = forge.pem.decode(block)[0]!.body;
+  const root = asn1.fromDer(forge.util.createBuffer(der));
+  const tbs = kids(root)[0];
+  const f = kids(tbs);
+  let i = 0;
+  if (f[0]?.tagClass === asn1.Class.CONTEXT_SPECIFIC && f[0].type === 0) i++;
+  const serial = Buffer.from(bytesOf(f[i++]), 'binary').toString('hex').replace(/^(00)+(?=..)/, '');
+  i++; // signature algorithm
+  const issuer = nameInfo(f[i++]);
+  const [nb, na] = kids(f[i++]);
+  const subject = nameInfo(f[i++]);
+  i++; // subjectPublicKeyInfo
+  let ca = false;
+  let urn: string | undefined;
+  let uuid: string | undefined;
+  let email: string | undefined;
+  const extensions: string[] = [];
+  for (const n of f.slice(i)) {
+    if (n.tagClass !== asn1.Class.CONTEXT_SPECIFIC || n.type !== 3) continue;
+    for (const ext of kids(kids(n)[0])) {
+      const parts = kids(ext);
+      const oid = asn1.derToOid(bytesOf(parts[0]));
+      const critical = parts.length === 3 && bytesOf(parts[1]) !== '\x00';
+      const value = asn1.fromDer(forge.util.createBuffer(bytesOf(parts[parts.length - 1])));
+      const name = oid === OID_BASIC_CONSTRAINTS ? 'basicConstraints' : oid === OID_SUBJECT_ALT_NAME ? 'subjectAltName' : oid;
+      extensions.push(critical ? `${name}!` : name);
+      if (oid === OID_BASIC_CONSTRAINTS) {
+        const first = kids(value)[0];
+        ca = !!first && first.type === asn1.Type.BOOLEAN && bytesOf(first) !== '\x00';
+      } else if (oid === OID_SUBJECT_ALT_NAME) {
+        for (const gn of kids(value)) {
+          const text = Buffer.from(bytesOf(gn), 'binary').toString('latin1');
+          if (gn.type === 6) {
+            if (/^urn:uuid:/i.test(text)) uuid ??= text.slice('urn:uuid:'.length).toLowerCase();
+            else urn ??= text;
+          } else if (gn.type === 1) email ??= text;
+        }
+      }
+    }
+  }
+  let hrn: string | undefined;
+  let type: string | undefined;
+  if (urn) {
+    const parsed = parseUrn(urn);
+    if (parsed) {
+      hrn = urnToHrn(urn);
+      type = parsed.type;
+    }
+  }
+  return {
+    urn,
+    hrn,
+    type,
+    cn: subject.cn,
+    subjectAttributes: subject.count,
+    issuerCn: issuer.cn,
+    uuid,
+    email,
+    serial,
+    notBefore: timeOf(nb),
+    notAfter: timeOf(na),
+    ca,
+    extensions,
+    pem: block,
+  };
+}
+
+/** Decode every certificate of a GID file (child first). */
+export function parseGidChain(text: string): GidInfo[] {
+  return splitPem(text).map(parseGid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification
+
+export interface ChainCheck {
+  readonly ok: boolean;
+  readonly problems: readonly string[];
+  /** The last certificate is self-signed (the chain carries its own root). */
+  readonly selfRooted: boolean;
+}
+
+/** Did `parent` sign `child`? (issuer name matches and the signature verifies) */
+export function signedBy(child: GidInfo, parent: GidInfo): boolean {
+  if (child.issuerCn !== parent.cn) return false;
+  try {
+    return new crypto.X509Certificate(child.pem).verify(new crypto.X509Certificate(parent.pem).publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Check a GID chain (spec section 3): each parent signed its child, each parent is CA:TRUE and of
+ * type authority, each parent's HRN is a prefix authority of its child's; plus the GID shape
+ * (one CN equal to the HRN, URN and UUID in subjectAltName) and validity at `now`.
+ */
+export function verifyGidChain(chain: readonly GidInfo[], now: Date = new Date()): ChainCheck {
+  const problems: string[] = [];
+  if (chain.length === 0) return { ok: false, problems: ['no certificate found'], selfRooted: false };
+  chain.forEach((gid, i) => {
+    const label = `certificate ${i + 1} (${gid.hrn ?? gid.cn ?? 'unnamed'})`;
+    if (!gid.urn) problems.push(`${label}: no URN in subjectAltName`);
+    else if (!gid.hrn) problems.push(`${label}: URN ${JSON.stringify(gid.urn)} is outside the GENI URN grammar`);
+    if (gid.hrn && gid.cn !== gid.hrn) problems.push(`${label}: subject CN ${JSON.stringify(gid.cn)} is not the HRN ${JSON.stringify(gid.hrn)}`);
+    if (gid.subjectAttributes !== 1) problems.push(`${label}: subject has ${gid.subjectAttributes} attributes, not exactly CN`);
+    if (!gid.uuid) problems.push(`${label}: no urn:uuid: in subjectAltName`);
+    if (now < gid.notBefore) problems.push(`${label}: not valid before ${gid.notBefore.toISOString()}`);
+    if (now > gid.notAfter) problems.push(`${label}: expired ${gid.notAfter.toISOString()}`);
+    const parent = chain[i + 1];
+    if (!parent) return;
+    const plabel = `certificate ${i + 2} (${parent.hrn ?? parent.cn ?? 'unnamed'})`;
+    if (!signedBy(gid, parent)) problems.push(`${label} was not signed by ${plabel}`);
+    if (!parent.ca) problems.push(`${plabel} is not CA:TRUE`);
+    if (parent.type !== 'authority') problems.push(`${plabel} is of type ${parent.type ?? 'unknown'}, not authority`);
+    if (parent.hrn && gid.hrn && !hrnIsAuthorityOf(parent.hrn, gid.hrn)) {
+      problems.push(`${plabel}: HRN ${parent.hrn} is not an authority of ${gid.hrn}`);
+    }
+  });
+  const top = chain[chain.length - 1]!;
+  const selfRooted = signedBy(top, top);
+  if (selfRooted && chain.length > 1 && !top.ca) problems.push(`the self-signed root ${top.hrn ?? top.cn} is not CA:TRUE`);
+  return { ok: problems.length === 0, problems, selfRooted };
+}

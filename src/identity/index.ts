@@ -1,0 +1,82 @@
+// The one entry point the CLI (`sliceid once`) and the daemon share: facts -> identity -> GIDs ->
+// files. Refused input (InputError) anywhere before the writes leaves every file as it was.
+import path from 'node:path';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { NodePaths } from '../paths.js';
+import type { Facts } from '../sources/facts.js';
+import { gatherFacts } from '../sources/gather.js';
+import { writeIdentityFiles } from '../writers/identity-files.js';
+import { operatorAuthority } from './authority.js';
+import { commitWrites, planGids, type GidSummary } from './issue.js';
+import { deriveIdentity } from './names.js';
+import type { Identity } from './types.js';
+
+export type { Identity } from './types.js';
+export type { GidSummary } from './issue.js';
+
+export interface IdentityResult {
+  /** The derived identity; node.uuid is the UUID the node GID carries. */
+  readonly identity: Identity;
+  /** Every fact with its origin (file and line, command, or config). */
+  readonly facts: Facts;
+  readonly sliceUuid: string;
+  readonly nodeUuid: string;
+  readonly nodeUuidSource: 'testbed' | 'state';
+  readonly gids: { readonly slice: GidSummary; readonly node: GidSummary; readonly authorities: readonly GidSummary[] };
+  /** What was (re)issued this time: "authority <toplevel>", "slice", "node". */
+  readonly issued: readonly string[];
+  /** Identity files (/etc/slicename, /etc/slice.gid, /etc/node.gid) rewritten this time. */
+  readonly written: readonly string[];
+  /** State files (keys, certificates, state.json) written this time. */
+  readonly stateWritten: readonly string[];
+  /** When a GID next needs renewing (arm one timer for it). */
+  readonly nextRenewal: Date;
+}
+
+export interface RefreshOptions {
+  /** Ask geni-get (start-up and explicit refresh only; also needs config.geniGet.enabled). */
+  readonly geniGet: boolean;
+  readonly logger?: Logger;
+  readonly now?: Date;
+  /** Host name source when the root is "/" (tests). */
+  readonly osHostname?: () => string;
+}
+
+export async function refreshIdentity(paths: NodePaths, config: Config, opts: RefreshOptions): Promise<IdentityResult> {
+  const now = opts.now ?? new Date();
+  const facts = await gatherFacts(paths, config, {
+    geniGet: opts.geniGet,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.osHostname ? { osHostname: opts.osHostname } : {}),
+  });
+  const derived = deriveIdentity(facts);
+  const operator = config.authority ? operatorAuthority(config.authority, now) : undefined;
+  const plan = await planGids(paths, derived, {
+    now,
+    validityDays: config.gid.validityDays,
+    renewBeforeDays: config.gid.renewBeforeDays,
+    ...(operator ? { operator } : {}),
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
+  const stateWritten = commitWrites(plan);
+  const written = writeIdentityFiles(paths, { slicename: derived.slicename, sliceGid: plan.sliceChain, nodeGid: plan.nodeChain });
+  const identity: Identity = {
+    ...derived,
+    node: { ...derived.node, uuid: plan.nodeUuid },
+    origins: { ...derived.origins, nodeUuid: derived.origins.nodeUuid ?? { source: path.join(plan.gidDir, 'state.json') } },
+  };
+  opts.logger?.debug({ slicename: identity.slicename, issued: plan.issued, written }, 'identity refreshed');
+  return {
+    identity,
+    facts,
+    sliceUuid: plan.sliceUuid,
+    nodeUuid: plan.nodeUuid,
+    nodeUuidSource: plan.nodeUuidSource,
+    gids: { slice: plan.slice, node: plan.node, authorities: plan.authorities },
+    issued: plan.issued,
+    written,
+    stateWritten,
+    nextRenewal: plan.nextRenewal,
+  };
+}
