@@ -1,0 +1,228 @@
+// Part 3, crash safety: kill -9 at random moments during refreshes that rewrite /etc/slicename,
+// /etc/slice.gid and the key cache. The nickname and the accounts file alternate, so every refresh
+// has files and rows to rewrite; the kill comes 0-300 ms after the change (and, every other time,
+// a SIGHUP that starts the refresh at once).
+// After each kill: the three files parse and verify, the database opens and passes
+// integrity_check; after the restart: the files agree with the node's data and GetSSHKeys serves
+// the keys of the current accounts file (never fewer than the baseline).
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { RunningDaemon } from '../helpers/daemon.js';
+import { copyTree, tempDir } from '../helpers/fixtures.js';
+import {
+  alive, checkGidFile, delay, GET_SSH_KEYS, keysOfReply, kill9, launch, newResult, pnodeFixture, postRaw, prng,
+  projectGidChecker, stopDaemon, tempFilesIn, totalKeys, type PartOptions, type PartResult,
+} from './common.js';
+
+const EXTRA_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPBYmlXywJOOQ4btR4iEdl9KIOqT7sFgGH3W8+aXrhQJ kim@crash';
+
+export async function run({ quick, log }: PartOptions): Promise<PartResult> {
+  const result = newResult();
+  const kills = quick ? 15 : 50;
+  const seed = Number(process.env['SLICEID_CRASH_SEED'] ?? Date.now() % 2 ** 31);
+  const rand = prng(seed);
+  log(`seed ${seed} (SLICEID_CRASH_SEED=${seed} replays the delays)`);
+
+  const root = copyTree(pnodeFixture);
+  const scratch = tempDir('sliceid-crash-');
+  const etc = path.join(root, 'etc');
+  const state = path.join(root, 'var/lib/sliceid');
+  const nicknameFile = path.join(root, 'var/emulab/boot/nickname');
+  const accountsFile = path.join(root, 'var/emulab/boot/tmcc/accounts');
+  const domain = fs.readFileSync(path.join(root, 'var/emulab/boot/mydomain'), 'utf8').trim();
+  const accountsX = fs.readFileSync(accountsFile, 'utf8');
+  const accountsY = `${accountsX.trimEnd()}\nADDUSER LOGIN=kim PSWD=* UID=10509 GID=6200 ROOT=0 NAME="Kim" HOMEDIR=/users/kim GLIST="" SERIAL=1500000009 EMAIL="kim@uni.example" SHELL=bash\nPUBKEY LOGIN=kim KEY="${EXTRA_KEY}"\n`;
+  const [vname, , pid] = fs.readFileSync(nicknameFile, 'utf8').trim().split('.') as [string, string, string];
+  const variants = [
+    { nickname: `${vname}.radio.${pid}\n`, slicename: `${pid}_radio`, urn: `urn:publicid:IDN+${domain}:${pid}+slice+radio` },
+    { nickname: `${vname}.radio2.${pid}\n`, slicename: `${pid}_radio2`, urn: `urn:publicid:IDN+${domain}:${pid}+slice+radio2` },
+  ];
+  const projectCheck = await projectGidChecker();
+  const names = new Set(variants.map((v) => v.slicename));
+  const urns = new Set(variants.map((v) => v.urn));
+
+  const c = {
+    kills: 0, beforeRefreshDone: 0, afterRefreshDone: 0, brokenFiles: 0, badSlicename: 0, dbErrors: 0, dbFewer: 0,
+    restartFailures: 0, fewerKeys: 0, wrongKeys: 0, inconsistentAfterRestart: 0, nodeGidChanged: 0, splitAtKill: 0,
+    tempAfterKill: 0, tempAfterRestart: 0, restartMs: [] as number[],
+  };
+  const problems: string[] = [];
+  const note = (s: string): void => void (problems.length < 30 && problems.push(s));
+
+  let current = { variant: 0, accounts: 0 };
+  let d: RunningDaemon | undefined;
+  let baseline = 0;
+  let nodeGid: Buffer | undefined;
+
+  /** Start (or restart) and check the node's state as the restarted daemon leaves it. */
+  const restartAndCheck = async (after: string): Promise<boolean> => {
+    const t = Date.now();
+    try {
+      d = await launch(root, [], 30_000);
+    } catch (err) {
+      c.restartFailures++;
+      note(`${after}: the daemon did not come up: ${(err as Error).message.slice(0, 400)}`);
+      return false;
+    }
+    c.restartMs.push(Date.now() - t);
+    const want = variants[current.variant]!;
+    const wantKeys = current.accounts === 0 ? baseline : baseline + 1;
+    let served: number;
+    try {
+      served = totalKeys(keysOfReply((await postRaw({ port: d.port }, GET_SSH_KEYS, { timeoutMs: 5000 })).body));
+    } catch (err) {
+      c.fewerKeys++;
+      note(`${after}: GetSSHKeys failed after the restart: ${(err as Error).message}`);
+      return true;
+    }
+    if (baseline && served < baseline) {
+      c.fewerKeys++;
+      note(`${after}: ${served} keys served after the restart, baseline ${baseline}`);
+    } else if (baseline && served !== wantKeys) {
+      c.wrongKeys++;
+      note(`${after}: ${served} keys served after the restart, the accounts file holds ${wantKeys}`);
+    }
+    const name = fs.readFileSync(path.join(etc, 'slicename'), 'utf8');
+    const slice = checkGidFile(path.join(etc, 'slice.gid'), scratch);
+    if (name !== want.slicename || !slice.ok || slice.urn !== want.urn) {
+      c.inconsistentAfterRestart++;
+      note(`${after}: after the restart slicename ${JSON.stringify(name)}, slice.gid ${slice.ok ? slice.urn : slice.why}; nickname says ${want.slicename}`);
+    }
+    const nodeNow = fs.readFileSync(path.join(etc, 'node.gid'));
+    if (nodeGid && !nodeNow.equals(nodeGid)) {
+      c.nodeGidChanged++;
+      note(`${after}: node.gid was re-issued (the node URN never changed)`);
+      nodeGid = nodeNow;
+    }
+    nodeGid ??= nodeNow;
+    const tmps = [...tempFilesIn(etc), ...tempFilesIn(state).map((f) => `state/${f}`)];
+    if (tmps.length) c.tempAfterRestart++;
+    return true;
+  };
+
+  /** The node's state while no daemon runs: files, leftovers, database. */
+  const checkDead = (label: string): void => {
+    let broken = false;
+    let name = '';
+    try {
+      name = fs.readFileSync(path.join(etc, 'slicename'), 'utf8');
+    } catch (err) {
+      name = `<${(err as NodeJS.ErrnoException).code}>`;
+    }
+    if (!names.has(name)) {
+      c.badSlicename++;
+      broken = true;
+      note(`${label}: /etc/slicename is ${JSON.stringify(name.slice(0, 80))}`);
+    }
+    let sliceUrn: string | undefined;
+    for (const f of ['slice.gid', 'node.gid']) {
+      const file = path.join(etc, f);
+      const r = checkGidFile(file, scratch);
+      if (!r.ok) {
+        broken = true;
+        note(`${label}: ${f}: ${r.why}`);
+        continue;
+      }
+      if (f === 'slice.gid') {
+        sliceUrn = r.urn;
+        if (!r.urn || !urns.has(r.urn)) {
+          broken = true;
+          note(`${label}: slice.gid URN ${r.urn}`);
+        }
+      }
+      const own = projectCheck?.(fs.readFileSync(file, 'utf8'));
+      if (own) {
+        broken = true;
+        note(`${label}: ${f}: project parser: ${own}`);
+      }
+    }
+    if (broken) c.brokenFiles++;
+    else if (variants.find((v) => v.slicename === name)?.urn !== sliceUrn) c.splitAtKill++;
+    if (tempFilesIn(etc).length || tempFilesIn(state).length) c.tempAfterKill++;
+    try {
+      const db = new Database(path.join(state, 'cache.db'), { fileMustExist: true });
+      try {
+        const check = db.pragma('integrity_check', { simple: true });
+        if (check !== 'ok') throw new Error(`integrity_check: ${String(check)}`);
+        const keys = (db.prepare('SELECT count(DISTINCT text) AS n FROM keys').get() as { n: number }).n;
+        if (keys < baseline) {
+          c.dbFewer++;
+          note(`${label}: the database holds ${keys} distinct keys, baseline ${baseline}`);
+        }
+      } finally {
+        db.close();
+      }
+    } catch (err) {
+      c.dbErrors++;
+      note(`${label}: the database: ${(err as Error).message}`);
+    }
+  };
+
+  try {
+    if (!(await restartAndCheck('first start'))) throw new Error(problems.join('; '));
+    baseline = totalKeys(keysOfReply((await postRaw({ port: d!.port }, GET_SSH_KEYS)).body));
+    // One refresh timed, for the report.
+    const t0 = d!.logs.length;
+    fs.writeFileSync(accountsFile, accountsY);
+    current.accounts = 1;
+    const first = await d!.waitForLog((l) => l.msg === 'refresh', 10_000, t0);
+    log(`baseline ${baseline} keys; a key-only refresh takes ${first['durationMs']} ms`);
+    const started = Date.now();
+    for (let i = 1; i <= kills; i++) {
+      const label = `kill ${i}`;
+      if (!d || !alive(d)) break;
+      const from = d.logs.length;
+      current = { variant: 1 - current.variant, accounts: 1 - current.accounts };
+      fs.writeFileSync(nicknameFile, variants[current.variant]!.nickname);
+      fs.writeFileSync(accountsFile, current.accounts ? accountsY : accountsX);
+      if (i % 2 === 0) d.proc.kill('SIGHUP');
+      await delay(Math.floor(rand() * 301)); // the random kill moment, not a synchronisation
+      const refreshed = d.logs.slice(from).some((l) => l.msg === 'refresh');
+      if (refreshed) c.afterRefreshDone++;
+      else c.beforeRefreshDone++;
+      await kill9(d);
+      c.kills++;
+      checkDead(label);
+      if (!(await restartAndCheck(label))) break;
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const ms = [...c.restartMs].sort((a, b) => a - b);
+    result.figures.push(
+      ['kills', `${c.kills} of ${kills} (${c.beforeRefreshDone} before the refresh after the change had finished, ${c.afterRefreshDone} after) in ${seconds.toFixed(1)} s`],
+      ['broken identity files after a kill', `${c.brokenFiles} (slicename bad ${c.badSlicename})`],
+      ['slicename and slice.gid of different slices after a kill (info: two files)', c.splitAtKill],
+      ['database failed to open or integrity_check', c.dbErrors],
+      ['database with fewer keys than the baseline', c.dbFewer],
+      ['restarts that failed', c.restartFailures],
+      ['restart time median / max', `${ms[Math.floor(ms.length / 2)] ?? '?'} ms / ${ms[ms.length - 1] ?? '?'} ms`],
+      ['answers with fewer keys than the baseline after restart', c.fewerKeys],
+      ['answers not matching the accounts file after restart', c.wrongKeys],
+      ['files not matching the nickname after restart', c.inconsistentAfterRestart],
+      ['node.gid re-issued', c.nodeGidChanged],
+      ['temp files present after a kill / after the restart', `${c.tempAfterKill} / ${c.tempAfterRestart}`],
+      ['GID checks', `openssl x509 + openssl verify${projectCheck ? ' + the project parser (dist/src/identity/gid.js)' : ''}`],
+    );
+    if (c.kills < kills) result.failures.push(`only ${c.kills} of ${kills} kills happened`);
+    if (c.brokenFiles) result.failures.push(`${c.brokenFiles} kills left a broken identity file`);
+    if (c.dbErrors) result.failures.push(`${c.dbErrors} kills left a database that does not open or check`);
+    if (c.dbFewer) result.failures.push(`${c.dbFewer} kills left fewer keys in the database than the baseline`);
+    if (c.restartFailures) result.failures.push(`${c.restartFailures} restarts failed`);
+    if (c.fewerKeys) result.failures.push(`${c.fewerKeys} restarts served fewer keys than the baseline`);
+    if (c.wrongKeys) result.failures.push(`${c.wrongKeys} restarts served keys not matching the accounts file`);
+    if (c.inconsistentAfterRestart) result.failures.push(`${c.inconsistentAfterRestart} restarts left files not matching the node's data`);
+    if (c.nodeGidChanged) result.failures.push(`node.gid was re-issued ${c.nodeGidChanged} times though the node URN never changed`);
+    if (c.tempAfterRestart) {
+      const left = [...tempFilesIn(etc), ...tempFilesIn(state).map((f) => `var/lib/sliceid/${f}`)];
+      result.notes.push(`temp files from interrupted writes are not cleaned up at start (${left.length} now: ${left.slice(0, 4).join(', ')}${left.length > 4 ? ', ...' : ''}); harmless to readers, but they accumulate`);
+    }
+    for (const p of problems.slice(0, 12)) result.notes.push(p);
+    if (d && alive(d)) {
+      const how = await stopDaemon(d);
+      if (how !== '0') result.notes.push(`SIGTERM at the end: ${how}`);
+    }
+  } finally {
+    if (d && alive(d)) await kill9(d);
+  }
+  return result;
+}

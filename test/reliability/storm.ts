@@ -1,0 +1,135 @@
+// Part 5, Emulab update storm: the tmcc cache directory is deleted and written again (as Emulab's
+// updater does) hundreds of times, sometimes left missing or half-written for a while, while
+// clients (TCP and the Unix socket) query GetSSHKeys without pause. On the NFS-style tree the
+// user's authorized_keys is also rewritten through `.new` + rename.
+// Goals: zero answers with fewer keys than the baseline, zero errors; the final answer is complete.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { copyTree } from '../helpers/fixtures.js';
+import {
+  alive, delay, GET_SSH_KEYS, keysOfReply, launch, newResult, nfsFixture, pnodeFixture, postRaw, prng, stopDaemon, totalKeys,
+  type PartOptions, type PartResult,
+} from './common.js';
+
+interface StormFigures {
+  rewrites: number;
+  answers: number;
+  fewer: number;
+  errors: number;
+  firstError: string | undefined;
+  refreshes: number;
+  minKeys: number;
+  final: number;
+  baseline: number;
+  seconds: number;
+  died: boolean;
+}
+
+async function storm(fixture: string, rewrites: number, seed: number, nfs: boolean): Promise<StormFigures> {
+  const rand = prng(seed);
+  const root = copyTree(fixture);
+  const d = await launch(root);
+  const tmcc = path.join(root, 'var/emulab/boot/tmcc');
+  const saved = fs.readdirSync(tmcc).map((f) => [f, fs.readFileSync(path.join(tmcc, f))] as const);
+  const ak = path.join(root, 'users/cy/.ssh/authorized_keys');
+  const akText = nfs ? fs.readFileSync(ak) : undefined;
+  const f: StormFigures = { rewrites: 0, answers: 0, fewer: 0, errors: 0, firstError: undefined, refreshes: 0, minKeys: Infinity, final: 0, baseline: 0, seconds: 0, died: false };
+  const agents: http.Agent[] = [];
+  let stop = false;
+  try {
+    f.baseline = totalKeys(keysOfReply((await postRaw({ port: d.port }, GET_SSH_KEYS)).body));
+    const logFrom = d.logs.length;
+    const client = async (unix: boolean): Promise<void> => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      agents.push(agent);
+      while (!stop) {
+        try {
+          const r = await postRaw(unix ? { socket: d.socket! } : { port: d.port }, GET_SSH_KEYS, { agent, timeoutMs: 5000 });
+          if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
+          const n = totalKeys(keysOfReply(r.body));
+          f.answers++;
+          f.minKeys = Math.min(f.minKeys, n);
+          if (n < f.baseline) f.fewer++;
+        } catch (err) {
+          f.errors++;
+          f.firstError ??= `${unix ? 'unix' : 'tcp'}: ${(err as Error).message}`;
+          if (!alive(d)) return;
+        }
+      }
+    };
+    const clients = [client(false), client(false), client(false), ...(d.socket ? [client(true)] : [])];
+    const t0 = Date.now();
+    for (let i = 0; i < rewrites && alive(d); i++) {
+      fs.rmSync(tmcc, { recursive: true, force: true });
+      const r = rand();
+      // Missing for a moment, or long enough for the debounced refresh to see it missing.
+      if (r < 0.5) await new Promise((res) => setImmediate(res));
+      else if (r < 0.85) await delay(Math.floor(rand() * 30));
+      else await delay(100 + Math.floor(rand() * 150));
+      fs.mkdirSync(tmcc);
+      for (const [name, data] of saved) {
+        if (name === 'accounts' && rand() < 0.3) {
+          // Half written first, completed a moment later.
+          const cut = Math.floor(rand() * data.length);
+          fs.writeFileSync(path.join(tmcc, name), data.subarray(0, cut));
+          await delay(Math.floor(rand() * 120));
+          fs.appendFileSync(path.join(tmcc, name), data.subarray(cut));
+        } else {
+          fs.writeFileSync(path.join(tmcc, name), data);
+        }
+      }
+      if (nfs && akText) {
+        fs.writeFileSync(`${ak}.new`, akText);
+        fs.renameSync(`${ak}.new`, ak);
+      }
+      f.rewrites++;
+      await delay(Math.floor(rand() * 40));
+    }
+    // Let the last rewrite be picked up: wait (bounded) until no refresh was logged for 600 ms.
+    const deadline = Date.now() + 5000;
+    let lastCount = -1;
+    let quietPolls = 0;
+    while (Date.now() < deadline && quietPolls < 3) {
+      const count = d.logs.length - logFrom === 0 ? 0 : d.logs.slice(logFrom).filter((l) => l.msg === 'refresh').length;
+      quietPolls = count === lastCount ? quietPolls + 1 : 0;
+      lastCount = count;
+      await delay(200);
+    }
+    f.seconds = (Date.now() - t0) / 1000;
+    stop = true;
+    await Promise.all(clients);
+    f.refreshes = d.logs.slice(logFrom).filter((l) => l.msg === 'refresh').length;
+    f.died = !alive(d);
+    f.final = f.died ? 0 : totalKeys(keysOfReply((await postRaw({ port: d.port }, GET_SSH_KEYS)).body));
+    if (!f.died) await stopDaemon(d);
+  } finally {
+    stop = true;
+    for (const a of agents) a.destroy();
+  }
+  return f;
+}
+
+export async function run({ quick, log }: PartOptions): Promise<PartResult> {
+  const result = newResult();
+  const seed = Number(process.env['SLICEID_STORM_SEED'] ?? Date.now() % 2 ** 31);
+  log(`seed ${seed} (SLICEID_STORM_SEED=${seed} replays the timings)`);
+  const runs: Array<[string, string, number, boolean]> = [['emulab-pnode', pnodeFixture, quick ? 100 : 500, false]];
+  runs.push(['emulab-nfs', nfsFixture, quick ? 30 : 150, true]);
+  for (const [name, fixture, n, nfs] of runs) {
+    const f = await storm(fixture, n, seed, nfs);
+    result.figures.push(
+      [`${name} rewrites`, `${f.rewrites} of ${n} in ${f.seconds.toFixed(1)} s (${f.refreshes} refreshes logged)`],
+      [`${name} answers`, `${f.answers} (min keys ${Number.isFinite(f.minKeys) ? f.minKeys : '-'}, baseline ${f.baseline}, final ${f.final})`],
+      [`${name} answers with fewer keys`, f.fewer],
+      [`${name} errors`, f.errors + (f.firstError ? ` (first: ${f.firstError})` : '')],
+    );
+    if (f.died) result.failures.push(`${name}: the daemon died`);
+    if (f.rewrites < n) result.failures.push(`${name}: only ${f.rewrites} of ${n} rewrites`);
+    if (f.fewer) result.failures.push(`${name}: ${f.fewer} answers with fewer keys than ${f.baseline}`);
+    if (f.errors) result.failures.push(`${name}: ${f.errors} errors (first: ${f.firstError})`);
+    if (f.final !== f.baseline) result.failures.push(`${name}: ${f.final} keys served after the storm, ${f.baseline} before`);
+    if (f.answers < f.rewrites) result.failures.push(`${name}: only ${f.answers} answers during ${f.rewrites} rewrites`);
+  }
+  return result;
+}
