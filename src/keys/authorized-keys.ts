@@ -91,7 +91,8 @@ export function parseAuthorizedKeys(data: Buffer | string, file: string, user: A
     }
     const key = tryParseKeyText(split.key, where);
     if (key instanceof Error) {
-      problems.push({ where, message: `authorized_keys of ${user.login}: ${key.message}; skipped` });
+      const after = split.options ? ` (after options ${JSON.stringify(split.options.slice(0, 60))})` : '';
+      problems.push({ where, message: `authorized_keys of ${user.login}${after}: ${key.message}; skipped` });
       lastFailed = true;
       continue;
     }

@@ -45,7 +45,7 @@ test('ssh-keygen keys of every type parse, with ssh-keygen\'s fingerprints', (t)
     const key = parseKeyText(text, where);
     t.is(key.text, text, name);
     t.is(key.comment, `${name} "quoted" comment`);
-    const fp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${file}.pub`], { encoding: 'utf8' }).split(' ')[1];
+    const fp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${file}.pub`], { encoding: 'utf8' }).split(' ')[1]!;
     t.is(key.fingerprint, fp, name);
   }
 });
@@ -143,7 +143,7 @@ test('blob structure is checked strictly', (t) => {
   t.truthy(parseKeyText(blobText('ecdsa-sha2-nistp256', [sshString('nistp256'), sshString(point)]), where));
   rejects(t, blobText('ecdsa-sha2-nistp256', [sshString('nistp384'), sshString(point)]), /curve/);
   const off = Buffer.from(point);
-  off[64] ^= 1;
+  off[64] = off[64]! ^ 1;
   rejects(t, blobText('ecdsa-sha2-nistp256', [sshString('nistp256'), sshString(off)]), /not on nistp256/);
   const compressed = Buffer.concat([Buffer.from([2 + (point[64]! & 1)]), point.subarray(1, 33)]);
   rejects(t, blobText('ecdsa-sha2-nistp256', [sshString('nistp256'), sshString(compressed)]), /uncompressed/);
