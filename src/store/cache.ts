@@ -59,14 +59,11 @@ function isUnusableFile(err: unknown, file: string): boolean {
   const code = (err as { code?: string }).code ?? '';
   if (CORRUPT_CODES.has(code)) return true;
   // A directory or other non-file where the database should be.
-  if (code.startsWith('SQLITE_CANTOPEN')) {
-    try {
-      return !fs.statSync(file).isFile();
-    } catch {
-      return false;
-    }
+  try {
+    return !fs.lstatSync(file).isFile();
+  } catch {
+    return false;
   }
-  return false;
 }
 
 function setUp(db: Database.Database, readonly: boolean): void {
