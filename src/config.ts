@@ -134,7 +134,12 @@ export function parseConfig(text: string, file: string, paths: NodePaths): Confi
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const more = result.error.issues.length - 1;
-    const where = (p: readonly PropertyKey[]) => spelled.get(p.map(String).join('.')) ?? p.map(String).map(toSnake).join('.');
+    // The setting as the file spells it, array indices as [n]: api.listen[1]
+    const where = (p: readonly PropertyKey[]): string => {
+      const keys = p.filter((k) => typeof k !== 'number').map(String);
+      const base = spelled.get(keys.join('.')) ?? keys.map(toSnake).join('.');
+      return base + p.filter((k) => typeof k === 'number').map((n) => `[${String(n)}]`).join('');
+    };
     const suffix = more > 0 ? ` (and ${more} more problem${more > 1 ? 's' : ''})` : '';
     if (issue.code === 'unrecognized_keys') {
       const key = issue.keys[0]!;
@@ -151,7 +156,7 @@ export function parseConfig(text: string, file: string, paths: NodePaths): Confi
     const shown = where(issue.path);
     const value = valueAt(camel, issue.path);
     throw new InputError(
-      { source: file, line: keyLine(text, shown.split('.'), json) },
+      { source: file, line: keyLine(text, shown.replace(/\[\d+\]$/, '').split('.'), json) },
       value === undefined ? shown : typeof value === 'string' ? value : JSON.stringify(value),
       `is not valid for ${shown}: ${issue.message}${suffix}`,
     );
