@@ -245,6 +245,7 @@ class SqliteKeyCache implements KeyCache {
                 (SELECT count(*) FROM keys k WHERE k.source = s.id) AS n_keys
          FROM sources s ORDER BY s.priority, s.id`,
       ),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
       hasData: db.prepare('SELECT EXISTS (SELECT 1 FROM users WHERE source = ?) OR EXISTS (SELECT 1 FROM keys WHERE source = ?) AS has'),
       getMeta: db.prepare<[string], { v: string }>('SELECT v FROM meta WHERE k = ?'),
       setMeta: db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
@@ -259,7 +260,7 @@ class SqliteKeyCache implements KeyCache {
 
   /** PRAGMA data_version changes only when another connection commits. */
   private readDataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
+    return this.st.dataVersion.get() as number;
   }
 
   /** Another connection (e.g. `sliceid once`) committed: forget what we computed. */
