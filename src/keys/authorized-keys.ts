@@ -78,7 +78,8 @@ export function parseAuthorizedKeys(data: Buffer | string, file: string, user: A
       lastFailed = true;
       continue;
     }
-    const trimmed = line.text.replace(/^[ \t]+/, '');
+    // A CRLF line ending (file edited elsewhere) is tolerated; any other CR is refused with the key.
+    const trimmed = line.text.replace(/^[ \t]+/, '').replace(/\r$/, '');
     if (trimmed === '' || trimmed.startsWith('#')) {
       good++;
       continue;

@@ -36,8 +36,10 @@ test('options with quoted commas, spaces and escaped quotes are stripped', (t) =
     t.false('error' in s, line);
     if (!('error' in s)) t.is(s.key, ED, line);
   }
-  const r = parseAuthorizedKeys(cases.join('\n') + '\n', 'ak', user);
+  const r = parseAuthorizedKeys(cases.join('\r\n') + '\r\n', 'ak', user);
   t.is(r.users[0]!.keys.length, cases.length);
+  t.true(r.users[0]!.keys.every((k) => k.text === ED));
+  t.is(parseAuthorizedKeys(`${ED}\r\rx\n`, 'ak', user).problems.length, 1);
   t.deepEqual(r.problems, []);
 });
 

@@ -13,13 +13,14 @@ test('the contract shape parses; login is the URN name', (t) => {
   const out = JSON.stringify([
     { urn: 'urn:publicid:IDN+emulab.net+user+alice', keys: [ED] },
     { urn: 'urn:publicid:IDN+utah.cloudlab.us:sub+user+bob-2', keys: [] },
+    { urn: 'urn:publicid:IDN+emulab.net+user+alice', keys: [`  ${ED}\r\n`] },
   ]);
   const r = parseGeniUser(out, where);
   t.is(r.id, GENI_USER_SOURCE_ID);
   t.is(r.status, 'ok');
   t.deepEqual(r.problems, []);
   t.deepEqual(r.users.map((u) => [u.login, u.urn, u.keys.map((k) => k.text)]), [
-    ['alice', 'urn:publicid:IDN+emulab.net+user+alice', [ED]],
+    ['alice', 'urn:publicid:IDN+emulab.net+user+alice', [ED, ED]],
     ['bob-2', 'urn:publicid:IDN+utah.cloudlab.us:sub+user+bob-2', []],
   ]);
 });
