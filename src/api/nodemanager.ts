@@ -1,0 +1,254 @@
+// The NodeManager method table (interop spec section 7) and its dispatcher. Nothing escapes the
+// dispatcher: every failure becomes a fault. Answers to argument-less calls are encoded once per
+// data.version(), so the hot path (GetSSHKeys) is a map lookup.
+import type { Logger } from '../log.js';
+import { encodeFault, encodeResponse } from '../xmlrpc/encode.js';
+import {
+  XmlRpcFault,
+  argumentCount,
+  callError,
+  invalidMethod,
+  invalidSliverArgument,
+} from '../xmlrpc/fault.js';
+import type { MethodCall, XmlRpcStruct, XmlRpcValue } from '../xmlrpc/types.js';
+import type { NodeManagerData } from './types.js';
+
+export interface MethodInfo {
+  readonly name: string;
+  /** Exact number of arguments. */
+  readonly args: number;
+  readonly doc: string;
+}
+
+interface Method extends MethodInfo {
+  /** Answer depends only on data.version() (and takes no arguments): memoize the encoded reply. */
+  readonly memo: boolean;
+  run(params: XmlRpcValue[]): XmlRpcValue;
+}
+
+export interface NodeManagerApi {
+  /** Every method name, sorted as NodeManager sorts them (by code unit). */
+  readonly methods: readonly string[];
+  /** Answer a decoded call with the bytes of a methodResponse (result or fault). Never throws. */
+  respond(call: MethodCall): Buffer;
+  /** Answer a call as a value; throws XmlRpcFault (any other error is wrapped as 104). */
+  call(methodName: string, params: XmlRpcValue[]): XmlRpcValue;
+}
+
+export interface NodeManagerOptions {
+  /** Most calls one system.multicall may carry. */
+  readonly multicallMax?: number;
+  readonly logger?: Logger;
+}
+
+/** The sliver-management methods NodeManager offers and this node does not, with their arity. */
+export const SLIVER_METHODS: Readonly<Record<string, number>> = {
+  Ticket: 1,
+  AdminTicket: 1,
+  Create: 1,
+  Destroy: 1,
+  Start: 1,
+  Stop: 1,
+  ReCreate: 1,
+  GetRSpec: 1,
+  GetEffectiveRSpec: 1,
+  GetLoans: 1,
+  SetLoans: 2,
+};
+
+const SLIVER_DOCS: Readonly<Record<string, string>> = {
+  Ticket: 'Deliver a slice ticket to the Node Manager',
+  AdminTicket: 'Deliver an administrative slice ticket to the Node Manager',
+  Create: 'Create a sliver',
+  Destroy: 'Destroy a sliver',
+  Start: 'Start a sliver',
+  Stop: 'Stop a sliver',
+  ReCreate: 'Stop and re-create a sliver',
+  GetRSpec: "Return a sliver's resource specification",
+  GetEffectiveRSpec: "Return a sliver's effective resource specification, loans included",
+  GetLoans: "Return the resources a sliver lends to other slices",
+  SetLoans: 'Set the resources a sliver lends to other slices',
+};
+
+/** Why the sliver-management methods answer fault 104 here (see notOffered). */
+const NOT_OFFERED =
+  'is not offered on this node: its slivers are managed by the testbed (Emulab/ProtoGENI), not by a Node Manager';
+
+/** Assign a member without ever touching the prototype (a member may be called "__proto__"). */
+function member(out: XmlRpcStruct, name: string, value: XmlRpcValue): void {
+  Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function isStruct(v: XmlRpcValue | undefined): v is XmlRpcStruct {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date) && !(v instanceof Uint8Array);
+}
+
+/** A copy without null/undefined members (replies never carry nil), recursively for structs. */
+function withoutNil(record: Readonly<Record<string, unknown>>): XmlRpcStruct {
+  const out: XmlRpcStruct = {};
+  for (const [k, v] of Object.entries(record)) {
+    if (v === null || v === undefined) continue;
+    member(out, k, isStruct(v as XmlRpcValue) ? withoutNil(v as XmlRpcStruct) : (v as XmlRpcValue));
+  }
+  return out;
+}
+
+export function createNodeManager(data: NodeManagerData, opts: NodeManagerOptions = {}): NodeManagerApi {
+  const multicallMax = opts.multicallMax ?? 256;
+  const table = new Map<string, Method>();
+  const add = (m: Method): void => void table.set(m.name, m);
+
+  add({
+    name: 'GetSSHKeys',
+    args: 0,
+    memo: true,
+    doc: 'Return a dictionary mapping slice names to SSH keys (one string, keys separated by newlines)',
+    run: () => {
+      const out: XmlRpcStruct = {};
+      const name = data.slicename();
+      const keys = name === undefined ? [] : data.sliceKeys();
+      if (name !== undefined && keys.length > 0) member(out, name, keys.join('\n'));
+      return out;
+    },
+  });
+  add({
+    name: 'GetXIDs',
+    args: 0,
+    memo: true,
+    doc: 'Return a dictionary mapping slice names to XIDs (unix user ids)',
+    run: () => {
+      const out: XmlRpcStruct = {};
+      const name = data.slicename();
+      const uid = name === undefined ? undefined : data.sliceUid();
+      if (name !== undefined && uid !== undefined) member(out, name, uid);
+      return out;
+    },
+  });
+  add({
+    name: 'GetRecord',
+    args: 0,
+    memo: true,
+    doc: "Return the caller's sliver record",
+    run: () => {
+      const rec = data.record();
+      // NodeManager answers 102 when the caller has no sliver record; so does this node when it
+      // is on no slice.
+      if (!rec) throw invalidSliverArgument();
+      return withoutNil(rec);
+    },
+  });
+  add({
+    name: 'Help',
+    args: 0,
+    memo: true,
+    doc: 'Get a list of functions currently supported by the Node Manager API',
+    run: () => names().map((n) => `**** ${n}\n${table.get(n)!.doc}\n`).join(''),
+  });
+  for (const [name, args] of Object.entries(SLIVER_METHODS)) {
+    add({
+      name,
+      args,
+      memo: false,
+      doc: `${SLIVER_DOCS[name]}. Not offered on this node: slivers are managed by the testbed.`,
+      run: (params) => {
+        if (typeof params[0] !== 'string') throw invalidSliverArgument();
+        throw callError(`${name} ${NOT_OFFERED}`);
+      },
+    });
+  }
+  add({
+    name: 'system.listMethods',
+    args: 0,
+    memo: true,
+    doc: 'Return the names of the methods this server offers',
+    run: () => [...names()],
+  });
+  add({
+    name: 'system.methodHelp',
+    args: 1,
+    memo: false,
+    doc: 'Return the documentation of one method (empty when there is no such method)',
+    run: ([name]) => {
+      if (typeof name !== 'string') throw callError('system.methodHelp expects a method name (string)');
+      return table.get(name)?.doc ?? '';
+    },
+  });
+  add({
+    name: 'system.multicall',
+    args: 1,
+    memo: false,
+    doc: 'Run several calls in one request: an array of {methodName, params} structs; each result comes back in a one-element array, or as a {faultCode, faultString} struct',
+    run: ([calls]) => {
+      if (!Array.isArray(calls)) throw callError('system.multicall expects an array of {methodName, params} structs');
+      if (calls.length > multicallMax) throw callError(`system.multicall takes at most ${multicallMax} calls, got ${calls.length}`);
+      return calls.map((c, i): XmlRpcValue => {
+        try {
+          const methodName = isStruct(c) ? c['methodName'] : undefined;
+          const params = isStruct(c) ? c['params'] : undefined;
+          if (typeof methodName !== 'string' || !Array.isArray(params)) {
+            throw callError(`system.multicall call ${i} needs a methodName (string) and params (array)`);
+          }
+          if (methodName === 'system.multicall') throw callError('system.multicall cannot be nested');
+          return [call(methodName, params)];
+        } catch (err) {
+          const f = asFault(err);
+          return { faultCode: f.faultCode, faultString: f.faultString };
+        }
+      });
+    },
+  });
+
+  let sorted: string[] | undefined;
+  function names(): string[] {
+    return (sorted ??= [...table.keys()].sort());
+  }
+
+  function asFault(err: unknown): XmlRpcFault {
+    if (err instanceof XmlRpcFault) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    opts.logger?.warn({ err: err instanceof Error ? err.stack : message }, 'API method failed');
+    return callError(message);
+  }
+
+  function lookup(methodName: string, params: XmlRpcValue[]): Method {
+    const m = table.get(methodName);
+    if (!m) throw invalidMethod(methodName, names());
+    if (params.length !== m.args) throw argumentCount(params.length, m.args);
+    return m;
+  }
+
+  function call(methodName: string, params: XmlRpcValue[]): XmlRpcValue {
+    try {
+      return lookup(methodName, params).run(params);
+    } catch (err) {
+      throw asFault(err);
+    }
+  }
+
+  const memo = new Map<string, { version: number; body: Buffer }>();
+
+  function respond(req: MethodCall): Buffer {
+    try {
+      const m = lookup(req.methodName, req.params);
+      if (!m.memo) return encodeResponse(m.run(req.params));
+      const version = data.version();
+      const hit = memo.get(m.name);
+      if (hit && hit.version === version) return hit.body;
+      let body: Buffer;
+      try {
+        body = encodeResponse(m.run(req.params));
+      } catch (err) {
+        // A fault of our own (e.g. GetRecord off a slice) is as stable as an answer; a failure
+        // of the data layer is not, and is retried on the next call.
+        if (!(err instanceof XmlRpcFault)) throw err;
+        body = encodeFault(err);
+      }
+      memo.set(m.name, { version, body });
+      return body;
+    } catch (err) {
+      return encodeFault(asFault(err));
+    }
+  }
+
+  return { methods: names(), respond, call };
+}

@@ -1,0 +1,380 @@
+// The NodeManager API server: a Koa app answering XML-RPC POSTs on / and /RPC2, listening on
+// loopback TCP addresses and a Unix socket. Loopback only unless told otherwise; every request
+// is bounded (body, headers, time, parse budget); errors become faults or 4xx, never a crash.
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import Koa from 'koa';
+import { silentLogger, type Logger } from '../log.js';
+import { encodeFault } from '../xmlrpc/encode.js';
+import { decodeMethodCall } from '../xmlrpc/decode.js';
+import { FaultCode } from '../xmlrpc/fault.js';
+import { XmlRpcDecodeError } from '../xmlrpc/types.js';
+import { resolveLimits, type Limits } from './limits.js';
+import { createNodeManager } from './nodemanager.js';
+import type { NodeManagerData } from './types.js';
+
+export type ApiAddress = { host: string; port: number } | { socket: string };
+
+export interface ApiOptions {
+  data: NodeManagerData;
+  tcp: Array<{ host: string; port: number }>;
+  /** Unix socket path (e.g. /tmp/nodemanager.api); made 0666, removed on close. */
+  socket?: string;
+  /** Listen on and accept connections from non-loopback addresses (off by default). */
+  allowNonLoopback?: boolean;
+  logger?: Logger;
+  limits?: Partial<Limits>;
+}
+
+export interface ApiServer {
+  /** What is actually listening (port 0 resolved to the port the system chose). */
+  readonly addresses: ApiAddress[];
+  /** Stop listening and drop every connection; resolves within 2 s. */
+  close(): Promise<void>;
+}
+
+const CLOSE_DEADLINE_MS = 2000;
+
+// ---- loopback ---------------------------------------------------------------------------------
+
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped 127.0.0.0/8 (::ffff:127.x.y.z). */
+export function isLoopbackAddress(address: string): boolean {
+  let a = address.toLowerCase();
+  if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
+  const zone = a.indexOf('%');
+  if (zone >= 0) a = a.slice(0, zone);
+  if (net.isIPv4(a)) return a.startsWith('127.');
+  if (a === '::1') return true;
+  if (!net.isIPv6(a)) return false;
+  if (a.startsWith('::ffff:') && net.isIPv4(a.slice(7))) return a.slice(7).startsWith('127.');
+  // Normalise "0:0:0:0:0:0:0:1", "::0:1" ... through the address parser.
+  const list = new net.BlockList();
+  list.addAddress('::1', 'ipv6');
+  return list.check(a, 'ipv6');
+}
+
+/** True for "localhost" and loopback address literals. */
+export function isLoopbackHost(host: string): boolean {
+  return host.toLowerCase() === 'localhost' || isLoopbackAddress(host);
+}
+
+/**
+ * The connection guard: a TCP peer that is not on loopback is dropped before a byte is read.
+ * Unix-socket peers have no address and are always local.
+ */
+export function guardConnection(socket: Pick<net.Socket, 'remoteAddress' | 'destroy'>, tcp: boolean, logger: Logger): boolean {
+  if (!tcp) return true;
+  const peer = socket.remoteAddress;
+  if (peer !== undefined && isLoopbackAddress(peer)) return true;
+  logger.warn({ peer: peer ?? 'unknown' }, 'API: connection from a non-loopback address dropped');
+  socket.destroy();
+  return false;
+}
+
+// ---- the request handler ----------------------------------------------------------------------
+
+class BodyTooLarge extends Error {
+  constructor(readonly drained: boolean) {
+    super('request body too large');
+  }
+}
+
+/**
+ * Read the request body, at most `limit` bytes. Beyond that, the rest is read and discarded (up to
+ * `drainBytes` more, for at most `drainMs`) so the client can still read the 413, then rejected.
+ */
+function readBody(req: http.IncomingMessage, limit: number, drainBytes: number, drainMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const done = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+      if (timer) clearTimeout(timer);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      if (!timer) {
+        chunks.length = 0;
+        timer = setTimeout(() => {
+          done();
+          reject(new BodyTooLarge(false));
+        }, drainMs);
+      }
+      if (size > limit + drainBytes) {
+        done();
+        reject(new BodyTooLarge(false));
+      }
+    };
+    const onEnd = (): void => {
+      done();
+      if (size > limit) reject(new BodyTooLarge(true));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      done();
+      reject(err);
+    };
+    const onClose = (): void => {
+      done();
+      reject(new Error('client closed the connection before the request was complete'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+function plain(ctx: Koa.Context, status: number, text: string): void {
+  ctx.status = status;
+  ctx.set('Content-Type', 'text/plain; charset=utf-8');
+  ctx.body = `${text}\n`;
+}
+
+function decodeFault(err: unknown): Buffer {
+  if (err instanceof XmlRpcDecodeError) {
+    const code = err.kind === 'structure' ? FaultCode.InvalidRequest : FaultCode.ParseError;
+    const what = err.kind === 'structure' ? 'invalid XML-RPC request' : 'parse error';
+    return encodeFault({ faultCode: code, faultString: `${what}: ${err.message}` });
+  }
+  return encodeFault({ faultCode: FaultCode.ParseError, faultString: `parse error: ${String(err)}` });
+}
+
+/** The Koa app that answers XML-RPC calls from `data`. */
+export function createApiApp(data: NodeManagerData, limits: Limits, logger: Logger): Koa {
+  const nm = createNodeManager(data, { multicallMax: limits.multicallMax, logger });
+  const app = new Koa();
+  app.on('error', (err: unknown) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'API: request failed'));
+  const drainBytes = limits.bodyBytes * 8;
+
+  app.use(async (ctx) => {
+    const url = ctx.url; // the common case without parsing the URL
+    if (url !== '/' && url !== '/RPC2' && ctx.path !== '/' && ctx.path !== '/RPC2') {
+      return plain(ctx, 404, 'Not Found: XML-RPC is served on / and /RPC2');
+    }
+    if (ctx.method !== 'POST') {
+      ctx.set('Allow', 'POST');
+      return plain(ctx, 405, 'Method Not Allowed: XML-RPC takes POST');
+    }
+    const req = ctx.req;
+    const declared = req.headers['content-length'];
+    let body: Buffer;
+    try {
+      if (declared !== undefined && Number(declared) > limits.bodyBytes + drainBytes) throw new BodyTooLarge(false);
+      body = await readBody(req, limits.bodyBytes, drainBytes, limits.drainMs);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        logger.debug({ limit: limits.bodyBytes, drained: err.drained }, 'API: request body too large');
+        ctx.set('Connection', 'close');
+        return plain(ctx, 413, `Payload Too Large: the limit is ${limits.bodyBytes} bytes`);
+      }
+      logger.debug({ err: (err as Error).message }, 'API: request body not read');
+      ctx.set('Connection', 'close');
+      return plain(ctx, 400, 'Bad Request: incomplete body');
+    }
+    let reply: Buffer;
+    try {
+      reply = nm.respond(decodeMethodCall(body, limits.decode));
+    } catch (err) {
+      logger.debug({ err: (err as Error).message }, 'API: request refused');
+      reply = decodeFault(err);
+    }
+    ctx.status = 200;
+    ctx.set('Content-Type', 'text/xml');
+    ctx.body = reply;
+  });
+  return app;
+}
+
+// ---- listeners --------------------------------------------------------------------------------
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function listen(server: net.Server, options: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      server.off('listening', onListening);
+      reject(err);
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(options);
+  });
+}
+
+/** Resolves true when something accepts connections on the Unix socket `file`. */
+function socketInUse(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(file);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+/** Remove a stale socket file; refuse to touch anything else, or a socket someone serves. */
+async function clearStaleSocket(file: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return;
+    throw err;
+  }
+  if (!st.isSocket()) throw new Error(`API socket path ${file} exists and is not a socket; not removing it`);
+  if (await socketInUse(file)) throw new Error(`API socket ${file} is in use by another process (is sliceid already running?)`);
+  fs.unlinkSync(file);
+}
+
+function hostOf(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+export async function startApi(opts: ApiOptions): Promise<ApiServer> {
+  const logger = opts.logger ?? silentLogger;
+  const limits = resolveLimits(opts.limits);
+  const allowNonLoopback = opts.allowNonLoopback ?? false;
+  for (const { host, port } of opts.tcp) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`API port ${port} is not a TCP port (0-65535)`);
+    if (!allowNonLoopback && !isLoopbackHost(hostOf(host))) {
+      throw new Error(
+        `API listen address ${JSON.stringify(host)} is not loopback: the NodeManager API serves this node only ` +
+          '(127.0.0.0/8, ::1, localhost). Allow other addresses explicitly in the configuration if that is really wanted.',
+      );
+    }
+  }
+
+  const callback = createApiApp(opts.data, limits, logger).callback();
+  const servers: http.Server[] = [];
+  const sockets = new Set<net.Socket>();
+  const addresses: ApiAddress[] = [];
+  let socketFile: { path: string; ino: number } | undefined;
+
+  const makeServer = (tcp: boolean): http.Server => {
+    const server = http.createServer(
+      {
+        maxHeaderSize: limits.headerBytes,
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        connectionsCheckingInterval: limits.checkIntervalMs,
+        requireHostHeader: false,
+        noDelay: true,
+      },
+      callback,
+    );
+    server.maxHeadersCount = limits.headerCount;
+    server.maxConnections = limits.maxConnections;
+    server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
+    server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
+    server.on('connection', (socket: net.Socket) => {
+      if (!allowNonLoopback && !guardConnection(socket, tcp, logger)) return;
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+      logger.debug({ err: err.code ?? err.message }, 'API: bad HTTP from client');
+      const inFlight = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+      if (!socket.writable || err.code === 'ECONNRESET' || inFlight?.headersSent) return void socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroySoon();
+    });
+    server.on('error', (err) => logger.error({ err: err.message }, 'API: listener error'));
+    servers.push(server);
+    return server;
+  };
+
+  const closeAll = async (): Promise<void> => {
+    const closing = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
+    for (const s of servers) s.closeAllConnections();
+    for (const s of sockets) s.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CLOSE_DEADLINE_MS)));
+    const outcome = await Promise.race([Promise.all(closing), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'late') logger.warn('API: listeners still closing after 2 s; giving up waiting');
+    if (socketFile) {
+      try {
+        if (fs.lstatSync(socketFile.path).ino === socketFile.ino) fs.unlinkSync(socketFile.path);
+      } catch {
+        // already gone
+      }
+      socketFile = undefined;
+    }
+  };
+
+  try {
+    let sharedPort: number | undefined;
+    for (const { host: rawHost, port } of opts.tcp) {
+      const host = hostOf(rawHost);
+      const server = makeServer(true);
+      try {
+        // Port 0 on several hosts: try the port the first one got, so one port serves them all.
+        if (port === 0 && sharedPort !== undefined) {
+          try {
+            await listen(server, { host, port: sharedPort, exclusive: true });
+          } catch (err) {
+            if (errno(err) !== 'EADDRINUSE') throw err;
+            await listen(server, { host, port: 0, exclusive: true });
+          }
+        } else {
+          await listen(server, { host, port, exclusive: true });
+        }
+      } catch (err) {
+        const code = errno(err);
+        if (isLoopbackAddress(host) && net.isIPv6(host) && (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT')) {
+          logger.warn({ host, port, err: code }, 'API: no IPv6 loopback on this host; not listening on ::1');
+          servers.splice(servers.indexOf(server), 1);
+          continue;
+        }
+        throw new Error(`API cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
+      }
+      const bound = server.address() as net.AddressInfo;
+      if (port === 0) sharedPort ??= bound.port;
+      addresses.push({ host: bound.address, port: bound.port });
+      logger.info({ host: bound.address, port: bound.port }, 'API listening');
+    }
+    if (opts.socket) {
+      const file = opts.socket;
+      await clearStaleSocket(file);
+      const server = makeServer(false);
+      try {
+        await listen(server, { path: file, exclusive: true });
+      } catch (err) {
+        throw new Error(`API cannot listen on ${file}: ${(err as Error).message}`, { cause: err });
+      }
+      socketFile = { path: file, ino: fs.lstatSync(file).ino };
+      fs.chmodSync(file, 0o666);
+      addresses.push({ socket: file });
+      logger.info({ socket: file }, 'API listening');
+    }
+    if (addresses.length === 0) throw new Error('API has nowhere to listen: no TCP address could be bound and no socket was given');
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+
+  let closed: Promise<void> | undefined;
+  return {
+    addresses,
+    close: () => (closed ??= closeAll()),
+  };
+}
