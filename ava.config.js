@@ -4,7 +4,7 @@ export default {
   files: ['test/**/*.test.ts', '!test/rpm/**'],
   extensions: { ts: 'module' },
   nodeArguments: ['--import=tsx'],
-  timeout: '60s',
+  timeout: '120s',
   concurrency: 2,
   workerThreads: false,
 };

@@ -57,7 +57,7 @@ function fileStates(paths: NodePaths, identity: IdentityResult['identity'] | und
       const leaf = chain[0];
       const verified = verifyGidChain(chain);
       const problems = [
-        ...(verified.ok ? [] : [`chain does not verify: ${verified.reason}`]),
+        ...(verified.ok ? [] : [`chain does not verify: ${verified.problems.join('; ')}`]),
         ...(urn && leaf?.urn !== urn ? [`URN ${leaf?.urn} is not ${urn}`] : []),
       ];
       const days = leaf ? Math.floor((leaf.notAfter.getTime() - Date.now()) / 86400000) : 0;

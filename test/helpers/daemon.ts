@@ -47,7 +47,7 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): 
   });
 }
 
-export async function startDaemon(root: string, extra: string[] = [], timeoutMs = 15000): Promise<RunningDaemon> {
+export async function startDaemon(root: string, extra: string[] = [], timeoutMs = 60000): Promise<RunningDaemon> {
   const proc = spawn(process.execPath, [cliPath, 'run', '--root', root, '--port', '0', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SLICEID_LOG_LEVEL: 'debug' },

@@ -12,7 +12,7 @@ const expected = JSON.parse(fs.readFileSync(path.join(tree, 'expected.json'), 'u
   users: Record<string, string[]>;
 };
 
-test('keys, authorized-keys and status answer from the cache, with and without the daemon', async (t) => {
+test.serial('keys, authorized-keys and status answer from the cache, with and without the daemon', async (t) => {
   const root = copyTree(tree);
   const d = await startDaemon(root);
   const running = await runCli(['status', '--root', root]);
@@ -49,7 +49,7 @@ test('keys, authorized-keys and status answer from the cache, with and without t
   t.regex(refresh.stderr, /no running daemon/);
 });
 
-test('query commands on a node where sliceid never ran: no output, clear status', async (t) => {
+test.serial('query commands on a node where sliceid never ran: no output, clear status', async (t) => {
   const root = tempDir();
   const ak = await runCli(['authorized-keys', 'ada', '--root', root]);
   t.deepEqual([ak.code, ak.stdout], [0, '']);
@@ -60,7 +60,7 @@ test('query commands on a node where sliceid never ran: no output, clear status'
   t.regex(status.stdout, /has not run on this node/);
 });
 
-test('usage errors exit 2 with the usage line', async (t) => {
+test.serial('usage errors exit 2 with the usage line', async (t) => {
   const r = await runCli(['authorized-keys', '--root', tempDir()]);
   t.is(r.code, 2);
   t.regex(r.stderr, /usage: sliceid authorized-keys USER/);

@@ -10,7 +10,7 @@ const pnode = path.join(ownFixtures, 'emulab-pnode');
 const accountsOf = (root: string): string => path.join(root, 'var/emulab/boot/tmcc/accounts');
 const NEW_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPBYmlXywJOOQ4btR4iEdl9KIOqT7sFgGH3W8+aXrhQJ ben@new';
 
-test('every fixture tree: the daemon serves the expected GetSSHKeys and writes the slice name', async (t) => {
+test.serial('every fixture tree: the daemon serves the expected GetSSHKeys and writes the slice name', async (t) => {
   for (const tree of goodTrees()) {
     const root = copyTree(tree.source);
     const d = await startDaemon(root);
@@ -23,7 +23,7 @@ test('every fixture tree: the daemon serves the expected GetSSHKeys and writes t
   }
 });
 
-test('a key appended to the accounts file is served within 2 s', async (t) => {
+test.serial('a key appended to the accounts file is served within 2 s', async (t) => {
   const root = copyTree(pnode);
   const d = await startDaemon(root);
   try {
@@ -41,7 +41,7 @@ test('a key appended to the accounts file is served within 2 s', async (t) => {
   }
 });
 
-test('tmcc directory deleted and rewritten 40 times while clients query: never fewer keys', async (t) => {
+test.serial('tmcc directory deleted and rewritten 40 times while clients query: never fewer keys', async (t) => {
   const root = copyTree(pnode);
   const d = await startDaemon(root);
   const tmcc = path.dirname(accountsOf(root));
@@ -79,7 +79,7 @@ test('tmcc directory deleted and rewritten 40 times while clients query: never f
   }
 });
 
-test('a truncated accounts file keeps the last good keys and status names the problem', async (t) => {
+test.serial('a truncated accounts file keeps the last good keys and status names the problem', async (t) => {
   const root = copyTree(pnode);
   const d = await startDaemon(root);
   try {
@@ -102,29 +102,29 @@ test('a truncated accounts file keeps the last good keys and status names the pr
   }
 });
 
-test('a changed nickname gives a new slice name and slice GID; the node GID stays byte-identical', async (t) => {
+test.serial('a changed nickname gives a new slice name and slice GID; the node GID stays byte-identical', async (t) => {
   const root = copyTree(pnode);
   const d = await startDaemon(root);
   try {
     const nodeGid = fs.readFileSync(path.join(root, 'etc/node.gid'));
     const sliceGid = fs.readFileSync(path.join(root, 'etc/slice.gid'));
     fs.writeFileSync(path.join(root, 'var/emulab/boot/nickname'), 'node1.radio2.wlab\n');
-    await until(() => fs.readFileSync(path.join(root, 'etc/slicename'), 'utf8') === 'wlab_radio2', 3000, 'the new slice name');
-    await until(() => !fs.readFileSync(path.join(root, 'etc/slice.gid')).equals(sliceGid), 3000, 'a new slice GID');
+    await until(() => fs.readFileSync(path.join(root, 'etc/slicename'), 'utf8') === 'wlab_radio2', 15000, 'the new slice name');
+    await until(() => !fs.readFileSync(path.join(root, 'etc/slice.gid')).equals(sliceGid), 15000, 'a new slice GID');
     t.true(fs.readFileSync(path.join(root, 'etc/node.gid')).equals(nodeGid));
     const subject = execFileSync('openssl', ['x509', '-noout', '-subject', '-in', path.join(root, 'etc/slice.gid')], { encoding: 'utf8' });
     t.regex(subject, /wlab\.radio2/);
     const answer = await until(async () => {
       const a = await getSshKeys(d.port);
       return 'wlab_radio2' in a ? a : undefined;
-    }, 3000, 'GetSSHKeys under the new slice name');
+    }, 15000, 'GetSSHKeys under the new slice name');
     t.deepEqual(Object.keys(answer), ['wlab_radio2']);
   } finally {
     await d.stop();
   }
 });
 
-test('SIGTERM stops within 2 s and leaves no socket or pidfile', async (t) => {
+test.serial('SIGTERM stops within 2 s and leaves no socket or pidfile', async (t) => {
   const root = copyTree(pnode);
   const d = await startDaemon(root);
   t.truthy(d.socket);
@@ -138,7 +138,7 @@ test('SIGTERM stops within 2 s and leaves no socket or pidfile', async (t) => {
   t.false(fs.existsSync(path.join(root, 'var/run/sliceid.pid')));
 });
 
-test('SIGHUP and `sliceid refresh` rerun geni-get; file events do not', async (t) => {
+test.serial('SIGHUP and `sliceid refresh` rerun geni-get; file events do not', async (t) => {
   const root = copyTree(path.join(ownFixtures, 'pg-vnode'));
   const log = path.join(root, 'geni-get.calls');
   const real = path.join(root, 'usr/bin/geni-get.real');
@@ -169,7 +169,7 @@ test('SIGHUP and `sliceid refresh` rerun geni-get; file events do not', async (t
   }
 });
 
-test('idle: with nothing changing, CPU time over 20 s stays under 0.05 s', async (t) => {
+test.serial('idle: with nothing changing, CPU time over 20 s stays under 0.05 s', async (t) => {
   const root = copyTree(pnode);
   const d = await startDaemon(root);
   try {
