@@ -56,10 +56,15 @@ export function brokenTrees(name: string): Array<{ label: string; source: string
     .filter((t) => fs.existsSync(t.source));
 }
 
+const tempDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 /** A fresh temp dir, removed when the process exits. */
 export function tempDir(prefix = 'sliceid-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  tempDirs.add(dir);
   return dir;
 }
 
