@@ -19,7 +19,9 @@ export async function main(args: string[]): Promise<number> {
     const check = verifyGidChain(chain);
     if (values.json) {
       const certificates = chain.map(({ pem: _pem, ...rest }) => rest);
-      process.stdout.write(`${JSON.stringify({ file, certificates, verified: check.ok, selfRooted: check.selfRooted, problems: check.problems })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ file, certificates, verified: check.ok, selfRooted: check.selfRooted, problems: check.problems, warnings: check.warnings })}\n`,
+      );
     } else {
       process.stdout.write(render(file, chain, check));
     }
@@ -46,6 +48,7 @@ function render(file: string, chain: readonly GidInfo[], check: ReturnType<typeo
     );
   });
   out.push('');
+  if (check.warnings.length) out.push('not quite a GID:', ...check.warnings.map((w) => `  - ${w}`));
   if (check.ok) {
     out.push(`chain verifies${check.selfRooted ? ' (ends at a self-signed authority)' : ' (its last issuer is not in the file)'}`);
   } else {

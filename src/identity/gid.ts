@@ -246,8 +246,11 @@ export function parseGidChain(text: string): GidInfo[] {
 // Verification
 
 export interface ChainCheck {
+  /** The chain verifies: no problems (warnings do not count). */
   readonly ok: boolean;
   readonly problems: readonly string[];
+  /** Departures from the GID format that do not break verification (CN, UUID). */
+  readonly warnings: readonly string[];
   /** The last certificate is self-signed (the chain carries its own root). */
   readonly selfRooted: boolean;
 }
@@ -264,19 +267,21 @@ export function signedBy(child: GidInfo, parent: GidInfo): boolean {
 
 /**
  * Check a GID chain (spec section 3): each parent signed its child, each parent is CA:TRUE and of
- * type authority, each parent's HRN is a prefix authority of its child's; plus the GID shape
- * (one CN equal to the HRN, URN and UUID in subjectAltName) and validity at `now`.
+ * type authority, each parent's HRN is a prefix authority of its child's, every URN is in the
+ * grammar and every certificate is valid at `now`. The GID shape (one CN equal to the HRN, a UUID
+ * in subjectAltName) is reported as warnings.
  */
 export function verifyGidChain(chain: readonly GidInfo[], now: Date = new Date()): ChainCheck {
   const problems: string[] = [];
-  if (chain.length === 0) return { ok: false, problems: ['no certificate found'], selfRooted: false };
+  const warnings: string[] = [];
+  if (chain.length === 0) return { ok: false, problems: ['no certificate found'], warnings, selfRooted: false };
   chain.forEach((gid, i) => {
     const label = `certificate ${i + 1} (${gid.hrn ?? gid.cn ?? 'unnamed'})`;
     if (!gid.urn) problems.push(`${label}: no URN in subjectAltName`);
     else if (!gid.hrn) problems.push(`${label}: URN ${JSON.stringify(gid.urn)} is outside the GENI URN grammar`);
-    if (gid.hrn && gid.cn !== gid.hrn) problems.push(`${label}: subject CN ${JSON.stringify(gid.cn)} is not the HRN ${JSON.stringify(gid.hrn)}`);
-    if (gid.subjectAttributes !== 1) problems.push(`${label}: subject has ${gid.subjectAttributes} attributes, not exactly CN`);
-    if (!gid.uuid) problems.push(`${label}: no urn:uuid: in subjectAltName`);
+    if (gid.hrn && gid.cn !== gid.hrn) warnings.push(`${label}: subject CN ${JSON.stringify(gid.cn)} is not the HRN ${JSON.stringify(gid.hrn)}`);
+    if (gid.subjectAttributes !== 1) warnings.push(`${label}: subject has ${gid.subjectAttributes} attributes, not exactly CN`);
+    if (!gid.uuid) warnings.push(`${label}: no urn:uuid: in subjectAltName`);
     if (now < gid.notBefore) problems.push(`${label}: not valid before ${gid.notBefore.toISOString()}`);
     if (now > gid.notAfter) problems.push(`${label}: expired ${gid.notAfter.toISOString()}`);
     const parent = chain[i + 1];
@@ -292,5 +297,5 @@ export function verifyGidChain(chain: readonly GidInfo[], now: Date = new Date()
   const top = chain[chain.length - 1]!;
   const selfRooted = signedBy(top, top);
   if (selfRooted && chain.length > 1 && !top.ca) problems.push(`the self-signed root ${top.hrn ?? top.cn} is not CA:TRUE`);
-  return { ok: problems.length === 0, problems, selfRooted };
+  return { ok: problems.length === 0, problems, warnings, selfRooted };
 }

@@ -147,7 +147,9 @@ test('an operator CA with a multi-attribute subject: the issuer name is copied e
     'issuer=C=US,O=Test Lab,CN=emulab\\.net',
   );
   const check = verifyGidChain(parseGidChain(leaf + opPem));
-  t.false(check.problems.some((p) => /signed/.test(p)));
+  t.deepEqual(check.problems, []);
+  t.true(check.ok);
+  t.deepEqual(check.warnings, ['certificate 2 (emulab\\.net): subject has 3 attributes, not exactly CN']);
 });
 
 test('buildGid refuses a non-RSA issuer key', async (t) => {
@@ -155,4 +157,27 @@ test('buildGid refuses a non-RSA issuer key', async (t) => {
   const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const auth = (await pair()).auth;
   t.throws(() => buildGid({ urn: NODE_URN, uuid: crypto.randomUUID(), subjectKey: lk!, issuer: { cert: auth, key: ec }, ca: false, now: NOW, validityDays: 1 }), { message: /not RSA/ });
+});
+
+test('an SFA-style Python reader (stdlib only) finds the URN in subjectAltName and the HRN in the CN', async (t) => {
+  const { chain } = await pair({ leafUrn: SLICE_URN });
+  const dir = tempDir();
+  const file = path.join(dir, 'slice.gid');
+  fs.writeFileSync(file, chain);
+  // Split the file into PEM certificates, decode the first, read SAN URIs and the subject CN.
+  const script = [
+    'import json, re, ssl, sys, tempfile',
+    'text = open(sys.argv[1]).read()',
+    'pems = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", text, re.S)',
+    'f = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False); f.write(pems[0] + "\\n"); f.close()',
+    'cert = ssl._ssl._test_decode_cert(f.name)',
+    'uris = [v for k, v in cert["subjectAltName"] if k == "URI"]',
+    'cn = [v for rdn in cert["subject"] for k, v in rdn if k == "commonName"]',
+    'print(json.dumps({"count": len(pems), "uris": uris, "cn": cn}))',
+  ].join('\n');
+  const out = JSON.parse(execFileSync('python3', ['-c', script, file], { encoding: 'utf8' })) as { count: number; uris: string[]; cn: string[] };
+  t.is(out.count, 2);
+  t.is(out.uris[0], SLICE_URN);
+  t.regex(out.uris[1]!, /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  t.deepEqual(out.cn, ['emulab\\.net.myproj.myexp']);
 });
