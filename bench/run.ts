@@ -52,6 +52,7 @@ if (argv.help) {
 const QUICK = argv.quick;
 const CFG = {
   loadS: QUICK ? 3 : 10,
+  loadRounds: QUICK ? 3 : 2,
   warmupS: 1,
   idleS: QUICK ? 20 : 60,
   idleSettleS: QUICK ? 2 : 5,
@@ -93,6 +94,8 @@ interface LoadFigures {
   duration_s: number;
   /** Little's law: req/s x mean latency should be about the connection count. */
   concurrency_check: number | null;
+  /** CPU time of the server process (utime+stime, all threads) per reply, in microseconds. */
+  cpu_us_per_req: number | null;
 }
 type ServerLoad = { c1: LoadFigures | null; c50: LoadFigures | null };
 
@@ -111,6 +114,9 @@ const results = {
     ratio_vs_bare_c1: null as number | null,
     ratio_vs_nm_keepalive_c50: null as number | null,
     ratio_close_vs_nm_c50: null as number | null,
+    /** Server CPU per reply, reference / sliceid at 50 connections (noise-robust companions). */
+    cpu_ratio_vs_nm_c50: null as number | null,
+    cpu_ratio_vs_bare_c50: null as number | null,
     response_bytes: null as number | null,
     same_data: null as boolean | null,
   },
@@ -242,15 +248,34 @@ function closeAwareClient(client: autocannon.Client): void {
   };
 }
 
-async function load(port: number, connections: number, durationS: number, opts: { close?: boolean } = {}): Promise<LoadFigures> {
+interface RawLoad {
+  lat: number[];
+  /** Server CPU seconds during the run (from /proc/<pid>/stat), null when unreadable. */
+  serverCpuS: number | null;
+  durationS: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+
+/** One autocannon run; exact response times of the 2xx replies. */
+async function loadRaw(port: number, connections: number, durationS: number, close: boolean, serverPid?: number): Promise<RawLoad> {
   const lat: number[] = [];
+  const cpu = (): number | null => {
+    try {
+      return serverPid ? procSample(serverPid).procCpuS : null;
+    } catch {
+      return null;
+    }
+  };
+  const cpu0 = cpu();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const guard = setTimeout(() => inst.stop(), (durationS + 30) * 1000);
     const inst = autocannon(
       {
         url: `http://127.0.0.1:${port}/`,
         method: 'POST',
-        headers: opts.close ? { 'content-type': 'text/xml', connection: 'close' } : { 'content-type': 'text/xml' },
+        headers: close ? { 'content-type': 'text/xml', connection: 'close' } : { 'content-type': 'text/xml' },
         body: GETSSHKEYS_CALL,
         setupClient: closeAwareClient,
         connections,
@@ -269,22 +294,31 @@ async function load(port: number, connections: number, durationS: number, opts: 
       if (status >= 200 && status < 300) lat.push(ms);
     });
   });
+  const cpu1 = cpu();
+  return { lat, serverCpuS: cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null, durationS: result.duration, errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx };
+}
+
+/** Pool the rounds of one server at one connection count. */
+function summarize(raws: RawLoad[], connections: number, label: string): LoadFigures {
+  const lat = raws.flatMap((r) => r.lat);
+  const dur = raws.reduce((a, r) => a + r.durationS, 0);
   const ok = lat.length;
   const mean = ok ? lat.reduce((a, b) => a + b, 0) / ok : NaN;
-  const concurrency = round(((ok / result.duration) * mean) / 1000, 2);
-  if (concurrency !== null && concurrency > connections * 1.2) note(`WARNING: ${concurrency} requests in flight on average with ${connections} connections: latencies are suspect`);
+  const concurrency = round(((ok / dur) * mean) / 1000, 2);
+  if (concurrency !== null && concurrency > connections * 1.2) note(`WARNING ${label}: ${concurrency} requests in flight on average with ${connections} connections: latencies are suspect`);
   return {
-    rps: round(ok / result.duration, 0),
+    rps: round(ok / dur, 0),
     p50_ms: round(quantile(lat, 0.5), 3),
     p99_ms: round(quantile(lat, 0.99), 3),
     mean_ms: round(mean, 3),
     max_ms: round(ok ? lat.reduce((a, b) => (a > b ? a : b), 0) : NaN, 3),
     requests: ok,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    duration_s: round(result.duration, 2) ?? 0,
+    errors: raws.reduce((a, r) => a + r.errors, 0),
+    timeouts: raws.reduce((a, r) => a + r.timeouts, 0),
+    non2xx: raws.reduce((a, r) => a + r.non2xx, 0),
+    duration_s: round(dur, 2) ?? 0,
     concurrency_check: concurrency,
+    cpu_us_per_req: raws.every((r) => r.serverCpuS !== null) && ok ? round((raws.reduce((a, r) => a + r.serverCpuS!, 0) / ok) * 1e6, 1) : null,
   };
 }
 
@@ -324,23 +358,32 @@ async function sectionApi(d: Daemon): Promise<void> {
     if (!results.api.same_data) note('WARNING: the references do not answer the same data as sliceid');
 
     type Name = 'sliceid' | 'nm_reference' | 'bare_http' | 'nm_reference_keepalive' | 'sliceid_close';
-    const servers: Array<[Name, number, boolean]> = [
-      ['sliceid', d.port, false],
-      ['nm_reference', nmPort, false],
-      ['bare_http', barePort, false],
-      ['nm_reference_keepalive', nmKaPort, false],
-      ['sliceid_close', d.port, true],
+    const servers: Array<[Name, number, boolean, number]> = [
+      ['sliceid', d.port, false, d.child.pid],
+      ['nm_reference', nmPort, false, nm.pid],
+      ['bare_http', barePort, false, bare.pid],
+      ['nm_reference_keepalive', nmKaPort, false, nmKa.pid],
+      ['sliceid_close', d.port, true, d.child.pid],
     ];
     for (const [name, port, close] of servers.slice(0, 4)) {
       note(`warm-up ${name} (${CFG.warmupS} s, 50 connections)`);
-      await load(port, 50, CFG.warmupS, { close });
+      await loadRaw(port, 50, CFG.warmupS, close);
     }
+    // Each server's time at each connection count is split into rounds that take turns, the order
+    // rotating each round, so that a slow spell of this shared machine is spread over all servers.
     for (const c of [1, 50] as const) {
-      for (const [name, port, close] of servers) {
-        note(`load ${name} c${c} for ${CFG.loadS} s`);
-        const fig = await load(port, c, CFG.loadS, { close });
+      const raws = new Map<Name, RawLoad[]>(servers.map(([n]) => [n, []]));
+      note(`load at ${c} connection(s): ${CFG.loadRounds} rounds of ${CFG.loadS / CFG.loadRounds} s per server`);
+      for (let round = 0; round < CFG.loadRounds; round++) {
+        for (let k = 0; k < servers.length; k++) {
+          const [name, port, close, pid] = servers[(k + round) % servers.length]!;
+          raws.get(name)!.push(await loadRaw(port, c, CFG.loadS / CFG.loadRounds, close, pid));
+        }
+      }
+      for (const [name] of servers) {
+        const fig = summarize(raws.get(name)!, c, `${name} c${c}`);
         results.api[name][`c${c}`] = fig;
-        note(`  ${fig.rps} req/s, p50 ${fig.p50_ms} ms, p99 ${fig.p99_ms} ms, errors ${fig.errors}, non2xx ${fig.non2xx}`);
+        note(`  ${name} c${c}: ${fig.rps} req/s, p50 ${fig.p50_ms} ms, p99 ${fig.p99_ms} ms, server CPU ${fig.cpu_us_per_req} us/req, errors ${fig.errors}, non2xx ${fig.non2xx}`);
       }
     }
     results.rss_mb.after_load = rssMb(d.child.pid);
@@ -355,6 +398,9 @@ async function sectionApi(d: Daemon): Promise<void> {
     api.ratio_vs_bare_c1 = r(api.sliceid.c1, api.bare_http.c1);
     api.ratio_vs_nm_keepalive_c50 = r(api.sliceid.c50, api.nm_reference_keepalive.c50);
     api.ratio_close_vs_nm_c50 = r(api.sliceid_close.c50, api.nm_reference.c50);
+    const cr = (a: LoadFigures | null, b: LoadFigures | null): number | null => (a?.cpu_us_per_req && b?.cpu_us_per_req ? round(b.cpu_us_per_req / a.cpu_us_per_req, 3) : null);
+    api.cpu_ratio_vs_nm_c50 = cr(api.sliceid.c50, api.nm_reference.c50);
+    api.cpu_ratio_vs_bare_c50 = cr(api.sliceid.c50, api.bare_http.c50);
   } finally {
     for (const c of refs) await stopChild(c, 2000);
     removeTempDir(work);
@@ -500,14 +546,15 @@ function report(): string {
   const m = results.machine;
   L.push('', `sliceid bench${QUICK ? ' (--quick)' : ''}: ${String(m['cpu_model'])}, ${String(m['cores'])} cores, node ${String(m['node_version'])}, ${String(m['python'])}, ${String(m['date'])}`, '');
   L.push(`GetSSHKeys over 127.0.0.1 (autocannon, ${CFG.loadS} s each, response ${results.api.response_bytes ?? 'n/a'} bytes, same data: ${String(results.api.same_data)})`);
-  L.push('  server                  conns     req/s   p50 ms   p99 ms   errors');
+  L.push('  server                  conns     req/s   p50 ms   p99 ms  CPU us/req   errors');
   for (const name of ['sliceid', 'nm_reference', 'bare_http', 'nm_reference_keepalive', 'sliceid_close'] as const) {
     for (const c of ['c1', 'c50'] as const) {
       const f = results.api[name][c];
-      L.push(`  ${name.padEnd(22)} ${c.slice(1).padStart(5)} ${fmt(f?.rps).padStart(9)} ${fmt(f?.p50_ms, 3).padStart(8)} ${fmt(f?.p99_ms, 3).padStart(8)} ${String(f ? f.errors + f.non2xx + f.timeouts : 'n/a').padStart(8)}`);
+      L.push(`  ${name.padEnd(22)} ${c.slice(1).padStart(5)} ${fmt(f?.rps).padStart(9)} ${fmt(f?.p50_ms, 3).padStart(8)} ${fmt(f?.p99_ms, 3).padStart(8)} ${fmt(f?.cpu_us_per_req, 1).padStart(11)} ${String(f ? f.errors + f.non2xx + f.timeouts : 'n/a').padStart(8)}`);
     }
   }
   L.push(`  sliceid / nm_reference: c1 ${fmt(results.api.ratio_vs_nm_c1)}x, c50 ${fmt(results.api.ratio_vs_nm_c50)}x;  sliceid / bare_http: c1 ${fmt(results.api.ratio_vs_bare_c1)}, c50 ${fmt(results.api.ratio_vs_bare_c50)}`);
+  L.push(`  server CPU per call at c50: nm_reference / sliceid ${fmt(results.api.cpu_ratio_vs_nm_c50)}x, bare_http / sliceid ${fmt(results.api.cpu_ratio_vs_bare_c50)}`);
   L.push(`  c50: sliceid / nm_reference_keepalive ${fmt(results.api.ratio_vs_nm_keepalive_c50)}x; sliceid_close / nm_reference (both a connection per call) ${fmt(results.api.ratio_close_vs_nm_c50)}x`);
   L.push('  (nm_reference: HTTP/1.0, a new connection per call, as NodeManager serves; _keepalive: HTTP/1.1; sliceid_close: client sends Connection: close)', '');
   const c = results.cold_start;
