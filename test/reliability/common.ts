@@ -81,6 +81,7 @@ export async function stopDaemon(d: RunningDaemon, ms = 5000): Promise<string> {
   return `did not stop within ${ms} ms of SIGTERM; killed`;
 }
 
+/** `mount ...args target` (args hold the source where one is needed: `--bind SRC`, `-t tmpfs ... tmpfs`). */
 export function mount(args: string[], target: string): { ok: true } | { ok: false; reason: string } {
   const r = spawnSync('mount', [...args, target], { encoding: 'utf8' });
   if (r.error) return { ok: false, reason: `mount: ${r.error.message}` };

@@ -43,7 +43,7 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
   const urns = new Set(variants.map((v) => v.urn));
 
   const c = {
-    kills: 0, beforeRefreshDone: 0, afterRefreshDone: 0, brokenFiles: 0, badSlicename: 0, dbErrors: 0, dbFewer: 0,
+    kills: 0, renameKills: 0, beforeRefreshDone: 0, midRefreshAfterWrite: 0, afterRefreshDone: 0, brokenFiles: 0, badSlicename: 0, dbErrors: 0, dbFewer: 0,
     restartFailures: 0, fewerKeys: 0, wrongKeys: 0, inconsistentAfterRestart: 0, nodeGidChanged: 0, splitAtKill: 0,
     tempAfterKill: 0, tempAfterRestart: 0, restartMs: [] as number[],
   };
@@ -162,34 +162,74 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
   try {
     if (!(await restartAndCheck('first start'))) throw new Error(problems.join('; '));
     baseline = totalKeys(keysOfReply((await postRaw({ port: d!.port }, GET_SSH_KEYS)).body));
-    // One refresh timed, for the report.
-    const t0 = d!.logs.length;
-    fs.writeFileSync(accountsFile, accountsY);
-    current.accounts = 1;
-    const first = await d!.waitForLog((l) => l.msg === 'refresh', 10_000, t0);
-    log(`baseline ${baseline} keys; a key-only refresh takes ${first['durationMs']} ms`);
+    // Time the refreshes (SIGHUP starts them at once, whatever the watcher does): from the SIGHUP
+    // to the "refresh" line. A new slice name issues a slice GID (an RSA key) the first time;
+    // switching back to a known one re-uses it. A new accounts file only rewrites the cache.
+    const timeRefresh = async (change: () => void): Promise<number> => {
+      const from = d!.logs.length;
+      change();
+      const at = Date.now();
+      d!.proc.kill('SIGHUP');
+      const l = await d!.waitForLog((x) => x.msg === 'refresh' && String(x['trigger']).includes('SIGHUP'), 15_000, from);
+      return Number(l['time']) - at;
+    };
+    const keyMs = await timeRefresh(() => {
+      fs.writeFileSync(accountsFile, accountsY);
+      current.accounts = 1;
+    });
+    const newNameMs = await timeRefresh(() => {
+      fs.writeFileSync(nicknameFile, variants[1]!.nickname);
+      current.variant = 1;
+    });
+    const knownNameMs = await timeRefresh(() => {
+      fs.writeFileSync(nicknameFile, variants[0]!.nickname);
+      current.variant = 0;
+    });
+    // Kill moments for renames: uniform over 1.5 x the median time a rename refresh has taken to
+    // end (kept up to date from the refreshes seen ending); for key-only changes 0-300 ms.
+    const renameEnds = [knownNameMs];
+    const renameWindow = (): number => {
+      const s = [...renameEnds].sort((x, y) => x - y);
+      return Math.max(20, Math.ceil(1.5 * s[Math.floor(s.length / 2)]!));
+    };
+    log(`baseline ${baseline} keys; SIGHUP to end of refresh: ${keyMs} ms for a new accounts file, ${newNameMs} ms for a new slice name, ${knownNameMs} ms for a known one`);
     const started = Date.now();
     for (let i = 1; i <= kills; i++) {
       const label = `kill ${i}`;
       if (!d || !alive(d)) break;
       const from = d.logs.length;
-      current = { variant: 1 - current.variant, accounts: 1 - current.accounts };
-      fs.writeFileSync(nicknameFile, variants[current.variant]!.nickname);
+      // Two kills in three change the slice name (files + cache), one in three only the keys.
+      const renames = i % 3 !== 0;
+      const oldName = fs.readFileSync(path.join(etc, 'slicename'), 'utf8');
+      const oldSliceGid = fs.readFileSync(path.join(etc, 'slice.gid'));
+      current = { variant: renames ? 1 - current.variant : current.variant, accounts: 1 - current.accounts };
+      if (renames) {
+        fs.writeFileSync(nicknameFile, variants[current.variant]!.nickname);
+        c.renameKills++;
+      }
       fs.writeFileSync(accountsFile, current.accounts ? accountsY : accountsX);
-      if (i % 2 === 0) d.proc.kill('SIGHUP');
-      await delay(Math.floor(rand() * 301)); // the random kill moment, not a synchronisation
-      const refreshed = d.logs.slice(from).some((l) => l.msg === 'refresh');
-      if (refreshed) c.afterRefreshDone++;
-      else c.beforeRefreshDone++;
+      const window = renames ? renameWindow() : 300;
+      const hupAt = Date.now();
+      d.proc.kill('SIGHUP');
+      await delay(Math.floor(rand() * (window + 1))); // the random kill moment, not a synchronisation
+      const end = d.logs.slice(from).find((l) => l.msg === 'refresh');
+      const refreshed = end !== undefined;
+      if (end && renames) renameEnds.push(Number(end['time']) - hupAt);
       await kill9(d);
       c.kills++;
+      const nameNow = fs.existsSync(path.join(etc, 'slicename')) ? fs.readFileSync(path.join(etc, 'slicename'), 'utf8') : '';
+      if (refreshed) c.afterRefreshDone++;
+      else if (renames && (nameNow !== oldName || !fs.readFileSync(path.join(etc, 'slice.gid')).equals(oldSliceGid))) c.midRefreshAfterWrite++;
+      else c.beforeRefreshDone++;
       checkDead(label);
       if (!(await restartAndCheck(label))) break;
     }
     const seconds = (Date.now() - started) / 1000;
     const ms = [...c.restartMs].sort((a, b) => a - b);
     result.figures.push(
-      ['kills', `${c.kills} of ${kills} (${c.beforeRefreshDone} before the refresh after the change had finished, ${c.afterRefreshDone} after) in ${seconds.toFixed(1)} s`],
+      ['kills', `${c.kills} of ${kills} in ${seconds.toFixed(1)} s (${c.renameKills} during a slice rename, the rest during a key change)`],
+      ['rename kill window at the end', `0-${renameWindow()} ms`],
+      ['kill moments', `${c.beforeRefreshDone} before /etc was rewritten, ${c.midRefreshAfterWrite} after slice.gid or slicename was rewritten but before the refresh ended, ${c.afterRefreshDone} after the refresh ended`],
       ['broken identity files after a kill', `${c.brokenFiles} (slicename bad ${c.badSlicename})`],
       ['slicename and slice.gid of different slices after a kill (info: two files)', c.splitAtKill],
       ['database failed to open or integrity_check', c.dbErrors],

@@ -24,7 +24,7 @@ interface Fault {
 
 /** Make `dir` unwritable even for root: a read-only bind mount, else chattr +i. */
 function readOnly(dir: string): Fault | { skip: string } {
-  const bind = mount(['--bind'], dir);
+  const bind = mount(['--bind', dir], dir);
   if (bind.ok) {
     const ro = mount(['-o', 'remount,ro,bind'], dir);
     if (ro.ok) {
@@ -117,6 +117,8 @@ export async function run({ log }: PartOptions): Promise<PartResult> {
       const from = d.logs.length;
       fs.writeFileSync(path.join(root, 'var/emulab/boot/nickname'), 'node1.radio2.wlab\n');
       fs.appendFileSync(path.join(root, 'var/emulab/boot/tmcc/accounts'), `PUBKEY LOGIN=ben KEY="${NEW_KEY}"\n`);
+      // SIGHUP as well: the refresh must not depend on the watcher being armed yet (see storm).
+      d.proc.kill('SIGHUP');
       const seen = await d
         .waitForLog((l) => l.msg === 'refresh' || /refresh failed/.test(String(l.msg)), 8000, from)
         .then((l) => (l.msg === 'refresh' ? `refresh logged (written ${JSON.stringify(l['written'] ?? [])}, identityError ${JSON.stringify(l['identityError'] ?? null)})` : `"${l.msg}": ${String(l['err'] ?? '').split('\n')[0]}`))
@@ -187,7 +189,7 @@ export async function run({ log }: PartOptions): Promise<PartResult> {
     const dir = path.join(root, rel);
     fs.mkdirSync(dir, { recursive: true });
     const saved = fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))] as const);
-    const m = mount(['-t', 'tmpfs', '-o', `size=${size},mode=0755`], dir);
+    const m = mount(['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs'], dir);
     if (!m.ok) return { skip: `cannot mount a tmpfs here: ${m.reason}` };
     for (const [f, data] of saved) fs.writeFileSync(path.join(dir, f), data);
     return { ok: true, how: `tmpfs of ${size} at /${rel}` };

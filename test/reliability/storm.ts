@@ -110,6 +110,30 @@ async function storm(fixture: string, rewrites: number, seed: number, nfs: boole
   return f;
 }
 
+const NEW_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPBYmlXywJOOQ4btR4iEdl9KIOqT7sFgGH3W8+aXrhQJ ben@storm';
+
+/**
+ * An update that lands just as the daemon comes up (Emulab rewrites tmcc at boot, when sliceid
+ * starts): a key appended `afterMs` after the "ready" line must be served within 3 s.
+ */
+async function changeAfterReady(afterMs: number): Promise<{ served: boolean; ms: number }> {
+  const root = copyTree(pnodeFixture);
+  const d = await launch(root);
+  try {
+    const baseline = totalKeys(keysOfReply((await postRaw({ port: d.port }, GET_SSH_KEYS)).body));
+    if (afterMs) await delay(afterMs);
+    fs.appendFileSync(path.join(root, 'var/emulab/boot/tmcc/accounts'), `PUBKEY LOGIN=ben KEY="${NEW_KEY}"\n`);
+    const t = Date.now();
+    while (Date.now() - t < 3000) {
+      if (totalKeys(keysOfReply((await postRaw({ port: d.port }, GET_SSH_KEYS)).body)) === baseline + 1) return { served: true, ms: Date.now() - t };
+      await delay(50);
+    }
+    return { served: false, ms: Date.now() - t };
+  } finally {
+    await stopDaemon(d);
+  }
+}
+
 export async function run({ quick, log }: PartOptions): Promise<PartResult> {
   const result = newResult();
   const seed = Number(process.env['SLICEID_STORM_SEED'] ?? Date.now() % 2 ** 31);
@@ -130,6 +154,21 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     if (f.errors) result.failures.push(`${name}: ${f.errors} errors (first: ${f.firstError})`);
     if (f.final !== f.baseline) result.failures.push(`${name}: ${f.final} keys served after the storm, ${f.baseline} before`);
     if (f.answers < f.rewrites) result.failures.push(`${name}: only ${f.answers} answers during ${f.rewrites} rewrites`);
+  }
+  // Updates right at start-up: nothing may be lost there either.
+  const trials = [0, 0, 0, 250];
+  const outcomes = [];
+  for (const after of trials) {
+    const r = await changeAfterReady(after);
+    outcomes.push({ after, served: r.served, ms: r.ms });
+  }
+  const lost = outcomes.filter((o) => !o.served);
+  result.figures.push([
+    'key appended right after "ready"',
+    outcomes.map((o) => `+${o.after} ms: ${o.served ? `served ${o.ms} ms later` : 'LOST'}`).join(', '),
+  ]);
+  if (lost.length) {
+    result.failures.push(`${lost.length} of ${trials.length} keys appended right after the daemon said "ready" were never served (not within 3 s, nor later: no event comes)`);
   }
   return result;
 }
