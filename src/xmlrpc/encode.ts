@@ -135,7 +135,7 @@ export function encodeResponse(value: XmlRpcValue): Buffer {
 
 /** A fault methodResponse. Characters XML cannot carry in the text become U+FFFD; never throws. */
 export function encodeFault(fault: FaultValue): Buffer {
-  const code = Number.isInteger(fault.faultCode) && Math.abs(fault.faultCode) <= 2147483647 ? fault.faultCode : 1;
+  const code = Number.isInteger(fault.faultCode) && fault.faultCode >= -2147483648 && fault.faultCode <= 2147483647 ? fault.faultCode : 1;
   return Buffer.from(
     `${HEADER}<methodResponse>\n<fault>\n<value><struct>\n` +
       `<member><name>faultCode</name><value><int>${code}</int></value></member>\n` +

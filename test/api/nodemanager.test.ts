@@ -1,0 +1,141 @@
+// The method table and dispatcher, without the network.
+import test from 'ava';
+import { createNodeManager, SLIVER_METHODS } from '../../src/api/nodemanager.js';
+import type { NodeManagerData } from '../../src/api/types.js';
+import { decodeMethodResponse } from '../../src/xmlrpc/decode.js';
+import type { MethodResponse, XmlRpcValue } from '../../src/xmlrpc/types.js';
+import { fakeData } from './helpers.js';
+
+const KEYS = ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOdRCiMKoSIq4rGUReEyM7QoTLetl9R+XCsm8taaoIul alice@laptop', 'ssh-rsa AAAAB3Nza bob'];
+const slice = () =>
+  fakeData({
+    slicename: 'myproj_myexp',
+    keys: KEYS,
+    uid: 10001,
+    record: { name: 'myproj_myexp', keys: KEYS.join('\n'), type: 'sliver.Emulab', timestamp: 1, attributes: {} },
+  });
+
+const answer = (nm: ReturnType<typeof createNodeManager>, methodName: string, params: XmlRpcValue[] = []): MethodResponse =>
+  decodeMethodResponse(nm.respond({ methodName, params }));
+
+test('GetSSHKeys: slice name -> keys joined by newlines; the encoded reply is reused while the version holds', (t) => {
+  const data = slice();
+  const nm = createNodeManager(data);
+  const first = nm.respond({ methodName: 'GetSSHKeys', params: [] });
+  t.deepEqual(decodeMethodResponse(first), { params: [{ myproj_myexp: KEYS.join('\n') }] });
+  const keyReads = data.calls.sliceKeys;
+  for (let i = 0; i < 100; i++) t.is(nm.respond({ methodName: 'GetSSHKeys', params: [] }), first, 'the same bytes');
+  t.is(data.calls.sliceKeys, keyReads, 'no data read per request');
+  data.update({ keys: [KEYS[1]!] });
+  t.deepEqual(answer(nm, 'GetSSHKeys'), { params: [{ myproj_myexp: KEYS[1]! }] }, 'a new version is answered anew');
+  data.update({ keys: [] });
+  t.deepEqual(answer(nm, 'GetSSHKeys'), { params: [{}] }, 'no keys: the slice is absent');
+  data.update({ slicename: undefined, keys: KEYS });
+  t.deepEqual(answer(nm, 'GetSSHKeys'), { params: [{}] }, 'no slice: empty struct');
+});
+
+test('GetXIDs, GetRecord (nil members dropped), Help', (t) => {
+  const data = slice();
+  const nm = createNodeManager(data);
+  t.deepEqual(answer(nm, 'GetXIDs'), { params: [{ myproj_myexp: 10001 }] });
+  data.update({ record: { name: 'n', keys: '', type: 'sliver.Emulab', timestamp: 5, attributes: {}, gone: undefined as unknown as string } });
+  t.deepEqual(answer(nm, 'GetRecord'), { params: [{ name: 'n', keys: '', type: 'sliver.Emulab', timestamp: 5, attributes: {} }] });
+  data.update({ uid: undefined, record: undefined });
+  t.deepEqual(answer(nm, 'GetXIDs'), { params: [{}] });
+  t.deepEqual(answer(nm, 'GetRecord'), { fault: { faultCode: 102, faultString: 'Invalid argument: the first argument must be a sliver name.' } });
+  const help = (answer(nm, 'Help') as { params: [string] }).params[0];
+  t.true(help.startsWith('**** AdminTicket\n'));
+  t.true(help.includes('\n**** GetSSHKeys\nReturn a dictionary mapping slice names to SSH keys'));
+  t.true(help.endsWith('\n'));
+});
+
+test('faults 100 and 101 to the byte', (t) => {
+  const nm = createNodeManager(slice());
+  t.deepEqual(answer(nm, 'GetSshKeys'), {
+    fault: {
+      faultCode: 100,
+      faultString:
+        'Invalid API method GetSshKeys.  Valid choices are AdminTicket, Create, Destroy, GetEffectiveRSpec, GetLoans, GetRSpec, GetRecord, GetSSHKeys, GetXIDs, Help, ReCreate, SetLoans, Start, Stop, Ticket, system.listMethods, system.methodHelp, system.multicall',
+    },
+  });
+  t.deepEqual(answer(nm, 'Help', [1, 2]), { fault: { faultCode: 101, faultString: 'Invalid argument count: got 2, expecting 0.' } });
+  t.deepEqual(answer(nm, 'Create'), { fault: { faultCode: 101, faultString: 'Invalid argument count: got 0, expecting 1.' } });
+});
+
+test('sliver management: argument count (101), then a sliver name (102), then "not offered here" (104)', (t) => {
+  const nm = createNodeManager(slice());
+  t.deepEqual(Object.keys(SLIVER_METHODS).sort(), ['AdminTicket', 'Create', 'Destroy', 'GetEffectiveRSpec', 'GetLoans', 'GetRSpec', 'ReCreate', 'SetLoans', 'Start', 'Stop', 'Ticket']);
+  for (const [name, args] of Object.entries(SLIVER_METHODS)) {
+    const rest = Array.from({ length: args - 1 }, () => 0);
+    t.deepEqual(answer(nm, name, [...rest, 'a', 'b']), { fault: { faultCode: 101, faultString: `Invalid argument count: got ${args + 1}, expecting ${args}.` } });
+    for (const notName of [1, true, null, [], {}, new Uint8Array()] as XmlRpcValue[]) {
+      t.deepEqual(answer(nm, name, [notName, ...rest]), { fault: { faultCode: 102, faultString: 'Invalid argument: the first argument must be a sliver name.' } });
+    }
+    t.deepEqual(answer(nm, name, ['myproj_myexp', ...rest]), {
+      fault: { faultCode: 104, faultString: `Error in call: ${name} is not offered on this node: its slivers are managed by the testbed (Emulab/ProtoGENI), not by a Node Manager` },
+    });
+  }
+});
+
+test('system.listMethods, system.methodHelp', (t) => {
+  const nm = createNodeManager(slice());
+  t.deepEqual(answer(nm, 'system.listMethods'), { params: [[...nm.methods]] });
+  t.deepEqual(answer(nm, 'system.methodHelp', ['GetXIDs']), { params: ['Return a dictionary mapping slice names to XIDs (unix user ids)'] });
+  t.deepEqual(answer(nm, 'system.methodHelp', ['Nope']), { params: [''] });
+  t.is((answer(nm, 'system.methodHelp', [3]) as { fault: { faultCode: number } }).fault.faultCode, 104);
+});
+
+test('system.multicall: results in one-element arrays, faults as structs, no nesting, bounded', (t) => {
+  const nm = createNodeManager(slice(), { multicallMax: 5 });
+  t.deepEqual(
+    answer(nm, 'system.multicall', [
+      [
+        { methodName: 'GetXIDs', params: [] },
+        { methodName: 'Nope', params: [] },
+        { methodName: 'system.multicall', params: [[]] },
+        { methodName: 'GetXIDs' },
+        'not a struct',
+      ],
+    ]),
+    {
+      params: [
+        [
+          [{ myproj_myexp: 10001 }],
+          { faultCode: 100, faultString: `Invalid API method Nope.  Valid choices are ${nm.methods.join(', ')}` },
+          { faultCode: 104, faultString: 'Error in call: system.multicall cannot be nested' },
+          { faultCode: 104, faultString: 'Error in call: system.multicall call 3 needs a methodName (string) and params (array)' },
+          { faultCode: 104, faultString: 'Error in call: system.multicall call 4 needs a methodName (string) and params (array)' },
+        ],
+      ],
+    },
+  );
+  t.deepEqual(answer(nm, 'system.multicall', [Array.from({ length: 6 }, () => ({ methodName: 'Help', params: [] }))]), {
+    fault: { faultCode: 104, faultString: 'Error in call: system.multicall takes at most 5 calls, got 6' },
+  });
+  t.is((answer(nm, 'system.multicall', ['x']) as { fault: { faultCode: number } }).fault.faultCode, 104);
+});
+
+test('nothing escapes the dispatcher: a failing data layer is fault 104 and is retried next time', (t) => {
+  let broken = true;
+  const data: NodeManagerData = {
+    slicename: () => 'p_e',
+    sliceKeys: () => {
+      if (broken) throw new Error('database is locked');
+      return ['ssh-ed25519 AAAA k'];
+    },
+    sliceUid: () => undefined,
+    record: () => undefined,
+    version: () => 7,
+  };
+  const nm = createNodeManager(data);
+  t.deepEqual(answer(nm, 'GetSSHKeys'), { fault: { faultCode: 104, faultString: 'Error in call: database is locked' } });
+  broken = false;
+  t.deepEqual(answer(nm, 'GetSSHKeys'), { params: [{ p_e: 'ssh-ed25519 AAAA k' }] }, 'the failure was not memoized');
+  const throwsEverywhere = new Proxy(data, { get: () => () => { throw new TypeError('boom'); } });
+  for (const m of ['GetSSHKeys', 'GetXIDs', 'GetRecord', 'Help']) {
+    t.is((answer(createNodeManager(throwsEverywhere), m) as { fault: { faultCode: number } }).fault.faultCode, 104, m);
+  }
+  // A key text XML cannot carry is a 104 too, not a broken document.
+  const nul = createNodeManager({ ...data, sliceKeys: () => ['ssh-rsa AAAA \u0000'] });
+  t.regex((answer(nul, 'GetSSHKeys') as { fault: { faultString: string } }).fault.faultString, /^Error in call: string holds U\+0000/);
+});
