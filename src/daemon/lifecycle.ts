@@ -76,38 +76,46 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
 
   const ctx = { paths, config, configFile: opts.configFile, cache, logger };
+  let last: RefreshOutcome | undefined;
   const queue = new RefreshQueue(
-    async (trigger, geniGet) => apply(await refreshOnce(ctx, trigger, geniGet)),
+    async (trigger, geniGet) => {
+      last = await refreshOnce(ctx, trigger, geniGet);
+      apply(last);
+    },
     (err) => logger.error({ err: err instanceof Error ? err.stack : String(err) }, 'refresh failed; serving the last good data'),
   );
+  const events = debounce((reasons) => void queue.request(`files: ${reasons.join(', ')}`, false), opts.quietMs ?? 100, 1000);
 
-  // First refresh: a node whose identity cannot be derived must not come up pretending.
-  const first = await refreshOnce(ctx, 'start', true).catch((err: unknown) => {
+  // Watch before the first read, so that a change made while it runs is not missed.
+  watcher = startWatcher(
+    [paths.bootDir, paths.hostnameFile, ...(opts.configFile ? [opts.configFile] : paths.configCandidates)],
+    (event, file) => {
+      if (!stopping) events.trigger(`${event} ${path.relative(paths.root, file) || file}`);
+    },
+    logger,
+  );
+  let api: ApiServer | undefined;
+  const abandon = async (err: unknown): Promise<never> => {
+    events.cancel();
+    await Promise.allSettled([watcher?.close(), api?.close()]);
+    await queue.idle();
     cache.close();
     throw err;
-  });
-  if (!first.identity) {
-    cache.close();
-    throw new StartupError(first.identityError ?? 'identity could not be derived');
-  }
-  apply(first);
+  };
+  await watcher.ready;
+
+  // First refresh: a node whose identity cannot be derived must not come up pretending.
+  const startError = await queue.request('start', true).then(
+    () => (last?.identity ? undefined : new StartupError(last?.identityError ?? 'identity could not be derived')),
+    (err: unknown) => err,
+  );
+  if (startError || !last?.identity) await abandon(startError);
+  const first = last!.identity!;
 
   const tcp = config.api.listen.map((host) => ({ host, port: config.api.port }));
   const socket = config.api.socket === null ? paths.socket : config.api.socket || undefined;
   if (socket) fs.mkdirSync(path.dirname(socket), { recursive: true });
-  let api: ApiServer;
-  try {
-    api = await startApi({ data: view, tcp, socket, allowNonLoopback: config.api.allowNonLoopback, logger });
-  } catch (err) {
-    cache.close();
-    throw err;
-  }
-
-  const events = debounce((reasons) => void queue.request(`files: ${reasons.join(', ')}`, false), opts.quietMs ?? 100, 1000);
-  watcher = startWatcher((event, file) => {
-    if (!stopping) events.trigger(`${event} ${path.relative(paths.root, file) || file}`);
-  }, logger);
-  watcher.setPaths(first.watchPaths);
+  api = await startApi({ data: view, tcp, socket, allowNonLoopback: config.api.allowNonLoopback, logger }).catch(abandon);
   writePidFile(paths.pidFile);
 
   let resolveStopped!: () => void;
@@ -136,7 +144,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       for (const [sig, fn] of handlers) process.off(sig, fn);
       events.cancel();
       if (renewalTimer) clearTimeout(renewalTimer);
-      await Promise.allSettled([watcher?.close(), api.close()]);
+      await Promise.allSettled([watcher?.close(), api?.close()]);
       await queue.idle();
       cache.close();
       removePidFile(paths.pidFile);
@@ -149,7 +157,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   cache.setMeta(META_API, JSON.stringify(addresses));
   const port = addresses.find((a): a is { host: string; port: number } => 'port' in a)?.port;
   logger.info(
-    { port, socket, addresses, slicename: first.identity.identity.slicename, keys: cache.sliceKeys().length },
+    { port, socket, addresses, slicename: first.identity.slicename, keys: cache.sliceKeys().length },
     'ready',
   );
   return daemon;
