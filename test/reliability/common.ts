@@ -6,6 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { SaxesParser } from 'saxes';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { copyTree, ownFixtures, projectDir } from '../helpers/fixtures.js';
@@ -356,7 +357,8 @@ export function parseResponse(body: Buffer | string): Verdict {
 
 // ---------------------------------------------------------------------------------------------
 // The control client: one GetSSHKeys after another (TCP and Unix socket in turn), counting
-// successes, failures, answers with fewer keys than the baseline, and latency.
+// successes, failures, answers with fewer keys than the baseline, and latency. It runs in a
+// worker thread, so its figures are the daemon's, not the harness's.
 
 export interface ControlFigures {
   ok: number;
@@ -365,15 +367,53 @@ export interface ControlFigures {
   maxMs: number;
   over100ms: number;
   latencies: number[];
+  /** [Date.now() at the answer, latency ms] for every answer. */
+  samples: Array<[number, number]>;
   firstError: string | undefined;
 }
 
+/** The control loop itself; runs in a worker thread (control-worker.ts) so that the harness's own
+ * work (generating bodies, handling 1000 sockets) does not show up as the daemon's latency. */
+export async function controlLoop(
+  target: { port: number; socket: string | undefined },
+  baselineKeys: number,
+  pauseMs: number,
+  stopped: () => boolean,
+): Promise<ControlFigures> {
+  const figures: ControlFigures = { ok: 0, failed: 0, fewer: 0, maxMs: 0, over100ms: 0, latencies: [], samples: [], firstError: undefined };
+  const tcpAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const unixAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let i = 0;
+  while (!stopped()) {
+    const useUnix = target.socket !== undefined && i++ % 2 === 1;
+    try {
+      const r = await postRaw(useUnix ? { socket: target.socket! } : { port: target.port }, GET_SSH_KEYS, {
+        agent: useUnix ? unixAgent : tcpAgent,
+        timeoutMs: 5000,
+      });
+      if (r.status !== 200) throw new Error(`HTTP ${r.status} ${r.body.toString('utf8', 0, 200)}`);
+      const n = totalKeys(keysOfReply(r.body));
+      figures.ok++;
+      figures.latencies.push(r.ms);
+      figures.samples.push([Date.now(), r.ms]);
+      figures.maxMs = Math.max(figures.maxMs, r.ms);
+      if (r.ms > 100) figures.over100ms++;
+      if (n < baselineKeys) figures.fewer++;
+    } catch (err) {
+      figures.failed++;
+      figures.firstError ??= `${useUnix ? 'unix' : 'tcp'}: ${(err as Error).message}`;
+    }
+    await delay(pauseMs);
+  }
+  tcpAgent.destroy();
+  unixAgent.destroy();
+  return figures;
+}
+
 export class ControlClient {
-  readonly figures: ControlFigures = { ok: 0, failed: 0, fewer: 0, maxMs: 0, over100ms: 0, latencies: [], firstError: undefined };
-  private stopped = false;
-  private loop: Promise<void> | undefined;
-  private readonly tcpAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  private readonly unixAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  figures: ControlFigures = { ok: 0, failed: 0, fewer: 0, maxMs: 0, over100ms: 0, latencies: [], samples: [], firstError: undefined };
+  private worker: Worker | undefined;
+  private result: Promise<ControlFigures> | undefined;
 
   constructor(
     private readonly target: { port: number; socket: string | undefined },
@@ -383,39 +423,27 @@ export class ControlClient {
   ) {}
 
   start(): this {
-    this.loop = this.run();
+    const worker = new Worker(new URL('./control-worker.js', import.meta.url), {
+      workerData: { target: this.target, baselineKeys: this.baselineKeys, pauseMs: this.pauseMs },
+    });
+    this.worker = worker;
+    this.result = new Promise<ControlFigures>((resolve) => {
+      worker.once('message', (f: ControlFigures) => resolve(f));
+      worker.once('error', (err) => resolve({ ...this.figures, failed: this.figures.failed + 1, firstError: `control worker: ${err.message}` }));
+      worker.once('exit', () => resolve({ ...this.figures, failed: this.figures.failed + 1, firstError: this.figures.firstError ?? 'control worker exited without figures' }));
+    });
     return this;
   }
 
-  private async run(): Promise<void> {
-    let i = 0;
-    while (!this.stopped) {
-      const useUnix = this.target.socket !== undefined && i++ % 2 === 1;
-      try {
-        const r = await postRaw(useUnix ? { socket: this.target.socket! } : { port: this.target.port }, GET_SSH_KEYS, {
-          agent: useUnix ? this.unixAgent : this.tcpAgent,
-          timeoutMs: 5000,
-        });
-        if (r.status !== 200) throw new Error(`HTTP ${r.status} ${r.body.toString('utf8', 0, 200)}`);
-        const n = totalKeys(keysOfReply(r.body));
-        this.figures.ok++;
-        this.figures.latencies.push(r.ms);
-        this.figures.maxMs = Math.max(this.figures.maxMs, r.ms);
-        if (r.ms > 100) this.figures.over100ms++;
-        if (n < this.baselineKeys) this.figures.fewer++;
-      } catch (err) {
-        this.figures.failed++;
-        this.figures.firstError ??= `${useUnix ? 'unix' : 'tcp'}: ${(err as Error).message}`;
-      }
-      if (this.pauseMs > 0) await delay(this.pauseMs);
-    }
-  }
-
   async stop(): Promise<ControlFigures> {
-    this.stopped = true;
-    await this.loop;
-    this.tcpAgent.destroy();
-    this.unixAgent.destroy();
+    if (!this.worker || !this.result) return this.figures;
+    this.worker.postMessage('stop');
+    const timer = new Promise<ControlFigures>((resolve) =>
+      setTimeout(() => resolve({ ...this.figures, failed: this.figures.failed + 1, firstError: 'control worker did not stop within 10 s' }), 10_000).unref(),
+    );
+    this.figures = await Promise.race([this.result, timer]);
+    await this.worker.terminate();
+    this.worker = undefined;
     return this.figures;
   }
 

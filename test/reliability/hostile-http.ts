@@ -157,6 +157,9 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     const fdStart = openFds(d.proc.pid);
     control = new ControlClient({ port: d.port, socket: d.socket }, baseline, 20).start();
     const t0 = Date.now();
+    // Phases, to tell which one the control client's slowest answers fall in.
+    const phases: Array<[string, number]> = [['slow sockets opening', Date.now()]];
+    const phase = (name: string): void => void phases.push([name, Date.now()]);
 
     // Slowloris: a request head that never ends, one byte a second.
     const slowHead = Buffer.from(`POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\nX-Slow: ${'s'.repeat(4000)}`);
@@ -191,6 +194,7 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
       timers.push(tick);
     }
 
+    phase('1000 idle sockets opening');
     // 1000 idle sockets, opened in batches.
     const idle: Array<{ closedAt?: number }> = [];
     let idleConnectErrors = 0;
@@ -206,6 +210,8 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
         sockets.push(r.value);
         r.value.on('error', () => undefined);
         r.value.on('close', () => void (rec.closedAt ??= Date.now() - t0));
+        // Read (nothing will come) so that the server's FIN is seen: a paused socket never ends.
+        r.value.resume();
       }
     }
     const idleOpenedMs = Date.now() - t0;
@@ -215,11 +221,13 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     // Oversized headers and bodies (while the slow and idle sockets hang on).
     const big = (n: number): string => 'h'.repeat(n);
     const checks: Array<{ label: string; judged: boolean; r: { status: number | undefined; sent: number; outcome: string } }> = [];
+    phase('oversized headers');
     const req = (extraHeaders: string, cl = '0'): string => `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\nContent-Length: ${cl}\r\n${extraHeaders}`;
     checks.push({ label: 'one 20 KB header', judged: false, r: await oversized(d.port, req(`X-Big: ${big(20 * 1024)}\r\n\r\n`), Buffer.alloc(0), 0, 5000) });
     checks.push({ label: '1000 headers of 1 KB', judged: true, r: await oversized(d.port, req(Array.from({ length: 1000 }, (_, i) => `X-H${i}: ${big(1024)}\r\n`).join('') + '\r\n'), Buffer.alloc(0), 0, 5000) });
     checks.push({ label: 'a header streamed up to 8 MB', judged: true, r: await oversized(d.port, req('X-Endless: '), Buffer.alloc(64 * 1024, 0x61), 8 << 20, 10_000) });
     checks.push({ label: 'request line of 1 MB', judged: true, r: await oversized(d.port, `POST /${big(1 << 20)} HTTP/1.1\r\nHost: x\r\n\r\n`, Buffer.alloc(0), 0, 5000) });
+    phase('oversized bodies');
     checks.push({ label: 'Content-Length 100 MB, up to 40 MB sent', judged: true, r: await oversized(d.port, req('\r\n', String(100 << 20)), Buffer.alloc(256 * 1024, 0x20), 40 << 20, 15_000) });
     checks.push({
       label: 'chunked body, up to 40 MB sent',
@@ -246,6 +254,7 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
       }
     }
 
+    phase('pipelining');
     // Pipelining: several requests in one write, answered in order (TCP and Unix socket).
     const pipeline = rpc('GetSSHKeys') + rpc('Help') + rpc('NoSuchMethod') + rpc('GetXIDs') + rpc('GetSSHKeys', '/RPC2') + rpc('GetSSHKeys', '/', 'Connection: close\r\n');
     const expect: Array<(r: RawResponse) => boolean> = [
@@ -272,6 +281,7 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     result.figures.push(['pipelined', `${pipeOk} of ${rounds} rounds of ${expect.length} requests in one write answered fully and in order`]);
     for (const p of pipeProblems.slice(0, 3)) result.failures.push(`pipelining: ${p}`);
 
+    phase('waiting for timeouts');
     // Wait (bounded) for the timeouts to cut the slow and idle sockets.
     const deadline = t0 + windowMs;
     while (Date.now() < deadline && (slow.some((s) => s.closedAt === undefined) || idle.some((s) => s.closedAt === undefined))) {
@@ -282,6 +292,14 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     const ctl = await ctlRef.stop();
     control = undefined;
 
+    const byPhase = phases.map(([name, start], i) => {
+      const end = phases[i + 1]?.[1] ?? Infinity;
+      const inPhase = ctl.samples.filter(([t]) => t >= start && t < end).map(([, ms]) => ms);
+      return `${name}: ${inPhase.length} answers, max ${inPhase.length ? fmtMs(Math.max(...inPhase)) : '-'}`;
+    });
+    const worst = ctl.samples.reduce<[number, number]>((w, x) => (x[1] > w[1] ? x : w), [0, 0]);
+    // The answer came back at worst[0], so the call was sent worst[1] ms before.
+    const worstAt = `${((worst[0] - worst[1] - t0) / 1000).toFixed(2)}-${((worst[0] - t0) / 1000).toFixed(2)} s after the start`;
     const cutSlow = slow.filter((s) => s.closedAt !== undefined);
     const cutIdle = idle.filter((s) => s.closedAt !== undefined);
     const cutBody = slowBody.filter((s) => s.closedAt !== undefined);
@@ -296,6 +314,8 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
       ['idle sockets', `${idle.length} opened (${idleConnectErrors} connect errors), ${cutIdle.length} reaped ${span(cutIdle)}`],
       ['daemon fds start / with idle sockets / end', `${fdStart} / ${fdWithIdle} / ${openFds(d.proc.pid)}`],
       ['control client', `${ctl.ok} ok, ${ctl.failed} failed, ${ctl.fewer} fewer keys; max ${fmtMs(ctl.maxMs)}, p99 ${fmtMs(ctlRef.p99())}, ${ctl.over100ms} over 100 ms`],
+      ['control client by phase', byPhase.join('; ')],
+      ['control client slowest call', `${fmtMs(worst[1])}, ${worstAt}`],
       ['daemon crashes', alive(d) ? 0 : 1],
     );
     if (!alive(d)) result.failures.push(`the daemon died (exit ${d.proc.exitCode ?? d.proc.signalCode})`);
