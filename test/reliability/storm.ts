@@ -134,6 +134,50 @@ async function changeAfterReady(afterMs: number): Promise<{ served: boolean; ms:
   }
 }
 
+/**
+ * The accounts file as the updater leaves it for a moment: cut at every line end, just before
+ * every newline, and every 64 bytes. After each cut a refresh (SIGHUP) must keep serving every
+ * key; then the full file is restored. Deterministic: reproduces what the storm hits by chance.
+ */
+async function truncationSweep(fixture: string): Promise<{ cuts: number; fewer: string[] }> {
+  const root = copyTree(fixture);
+  const d = await launch(root);
+  const file = path.join(root, 'var/emulab/boot/tmcc/accounts');
+  const full = fs.readFileSync(file);
+  const refresh = async (): Promise<void> => {
+    const from = d.logs.length;
+    d.proc.kill('SIGHUP');
+    await d.waitForLog((l) => l.msg === 'refresh' && String(l['trigger']).includes('SIGHUP'), 10_000, from);
+  };
+  try {
+    const baseline = totalKeys(keysOfReply((await postRaw({ port: d.port }, GET_SSH_KEYS)).body));
+    const cuts = new Set<number>();
+    for (let i = 0; i < full.length; i += 64) cuts.add(i);
+    for (let i = 0; i < full.length; i++) {
+      if (full[i] === 0x0a) {
+        cuts.add(i);
+        if (i + 1 < full.length) cuts.add(i + 1);
+      }
+    }
+    const fewer: string[] = [];
+    for (const cut of [...cuts].sort((a, b) => a - b)) {
+      fs.writeFileSync(file, full.subarray(0, cut));
+      await refresh();
+      const n = totalKeys(keysOfReply((await postRaw({ port: d.port }, GET_SSH_KEYS)).body));
+      if (n < baseline) {
+        const line = full.subarray(0, cut).toString('utf8').split('\n').length;
+        const where = cut > 0 && full[cut - 1] === 0x0a ? 'after a whole line' : full[cut] === 0x0a ? 'just before a newline' : 'mid-line';
+        fewer.push(`byte ${cut} (line ${line}, ${where}): ${n} keys`);
+      }
+      fs.writeFileSync(file, full);
+      await refresh();
+    }
+    return { cuts: cuts.size, fewer };
+  } finally {
+    await stopDaemon(d);
+  }
+}
+
 export async function run({ quick, log }: PartOptions): Promise<PartResult> {
   const result = newResult();
   const seed = Number(process.env['SLICEID_STORM_SEED'] ?? Date.now() % 2 ** 31);
@@ -154,6 +198,11 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     if (f.errors) result.failures.push(`${name}: ${f.errors} errors (first: ${f.firstError})`);
     if (f.final !== f.baseline) result.failures.push(`${name}: ${f.final} keys served after the storm, ${f.baseline} before`);
     if (f.answers < f.rewrites) result.failures.push(`${name}: only ${f.answers} answers during ${f.rewrites} rewrites`);
+  }
+  for (const [name, fixture] of [['emulab-pnode', pnodeFixture], ['emulab-nfs', nfsFixture]] as const) {
+    const sweep = await truncationSweep(fixture);
+    result.figures.push([`${name} accounts cut short (sweep)`, `${sweep.cuts} cuts, ${sweep.fewer.length} served fewer keys${sweep.fewer.length ? `: ${sweep.fewer.slice(0, 4).join('; ')}${sweep.fewer.length > 4 ? '; ...' : ''}` : ''}`]);
+    if (sweep.fewer.length) result.failures.push(`${name}: ${sweep.fewer.length} of ${sweep.cuts} cut-short accounts files made GetSSHKeys serve fewer keys (a file cut at a line end, or mid-line where the cut line still parses, is taken as complete)`);
   }
   // Updates right at start-up: nothing may be lost there either.
   const trials = [0, 0, 0, 250];
