@@ -47,7 +47,7 @@ interface Memo {
 /** Open (creating or repairing as needed) the cache at `file`. Never throws for a bad file. */
 export function openKeyCache(file: string, opts: OpenCacheOptions = {}): KeyCache {
   const db = openDatabase(file, opts);
-  return new SqliteKeyCache(db, opts.logger);
+  return new SqliteKeyCache(db, opts.logger, opts.readonly === true);
 }
 
 // ---- opening, and what to do with a file we cannot use ----
@@ -205,6 +205,8 @@ class SqliteKeyCache implements KeyCache {
   constructor(
     private readonly db: Database.Database,
     private readonly logger: Logger | undefined,
+    /** Readers follow the writer's commits; the writer (the daemon, the only one) need not check. */
+    private readonly followsWriter: boolean,
   ) {
     this.st = {
       source: db.prepare<[string], SourceRow>('SELECT * FROM sources WHERE id = ?'),
@@ -265,6 +267,7 @@ class SqliteKeyCache implements KeyCache {
 
   /** Another connection (e.g. `sliceid once`) committed: forget what we computed. */
   private checkExternal(): void {
+    if (!this.followsWriter) return;
     const dv = this.readDataVersion();
     if (dv !== this.dataVersion) {
       this.dataVersion = dv;
