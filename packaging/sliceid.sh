@@ -1,0 +1,21 @@
+#!/bin/sh
+# sliceid: runs /usr/lib/sliceid with the Node.js runtime this package carries
+# (/usr/lib/sliceid/runtime/bin/node), or, in the package built for the system's nodejs, with
+# the `node` on PATH. SLICEID_NODE names another node executable.
+# The library is found next to this script (../lib/sliceid), so an image tree installed under
+# another root (rpm --root) runs its own copy.
+lib=$(dirname "$0")/../lib/sliceid
+[ -f "$lib/bin/sliceid.js" ] || lib=/usr/lib/sliceid
+node=${SLICEID_NODE:-}
+if [ -z "$node" ]; then
+  if [ -x "$lib/runtime/bin/node" ]; then
+    node=$lib/runtime/bin/node
+  else
+    node=$(command -v node 2>/dev/null || command -v nodejs 2>/dev/null || true)
+  fi
+fi
+if [ -z "$node" ]; then
+  echo "sliceid: no Node.js runtime (install nodejs 20 or newer, or set SLICEID_NODE)" >&2
+  exit 127
+fi
+exec "$node" "$lib/bin/sliceid.js" "$@"
