@@ -177,10 +177,11 @@ export function rawExchange(target: Target, bytes: string | Buffer, timeoutMs = 
   });
 }
 
-/** Resolves when `sock` closes; rejects after `timeoutMs`. */
+/** Resolves when `sock` closes; rejects after `timeoutMs`. Reads (and drops) what arrives meanwhile. */
 export function closed(sock: net.Socket, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (sock.destroyed && sock.closed) return resolve();
+    if (sock.closed) return resolve();
+    sock.resume(); // a paused socket never sees the server's FIN, so it would never close
     const timer = setTimeout(() => reject(new Error(`socket still open after ${timeoutMs} ms`)), timeoutMs);
     sock.once('close', () => {
       clearTimeout(timer);

@@ -1,0 +1,313 @@
+// The HTTP side of the API: paths and methods, hostile requests, limits, listeners, close.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import test from 'ava';
+import { guardConnection, isLoopbackAddress, isLoopbackHost, startApi } from '../../src/api/server.js';
+import { silentLogger } from '../../src/log.js';
+import { decodeMethodResponse } from '../../src/xmlrpc/decode.js';
+import { encodeMethodCall } from '../../src/xmlrpc/encode.js';
+import { goodTrees, tempDir } from '../helpers/fixtures.js';
+import { GET_SSH_KEYS, closed, fakeFromExpected, rawExchange, request, startTestApi, type Target } from './helpers.js';
+
+const expected = goodTrees().find((x) => Object.keys(x.expected.GetSSHKeys).length > 0)!.expected;
+const data = () => fakeFromExpected(expected);
+
+async function assertStillServes(t: import('ava').ExecutionContext, target: Target): Promise<void> {
+  const reply = await request(target, { body: GET_SSH_KEYS });
+  t.is(reply.status, 200);
+  t.deepEqual(decodeMethodResponse(reply.body), { params: [expected.GetSSHKeys] }, 'the next normal call succeeds');
+}
+
+function faultOf(body: string): { faultCode: number; faultString: string } {
+  const r = decodeMethodResponse(body);
+  if (!('fault' in r)) throw new Error(`not a fault: ${body}`);
+  return r.fault;
+}
+
+// ---- paths, methods, protocol -----------------------------------------------------------------
+
+test('POST / and /RPC2 answer text/xml; other paths 404, other methods 405 with Allow', async (t) => {
+  const { port } = await startTestApi(t, data());
+  for (const p of ['/', '/RPC2', '/?q=1']) {
+    const r = await request({ port }, { path: p, body: GET_SSH_KEYS });
+    t.is(r.status, 200, p);
+    t.is(r.headers['content-type'], 'text/xml', p);
+    t.deepEqual(decodeMethodResponse(r.body), { params: [expected.GetSSHKeys] });
+  }
+  for (const p of ['/x', '/RPC2/', '/rpc2']) t.is((await request({ port }, { path: p, body: GET_SSH_KEYS })).status, 404, p);
+  for (const m of ['GET', 'PUT', 'DELETE', 'OPTIONS']) {
+    const r = await request({ port }, { method: m, path: '/RPC2' });
+    t.is(r.status, 405, m);
+    t.is(r.headers['allow'], 'POST');
+  }
+  t.is((await request({ port }, { method: 'HEAD' })).status, 405);
+  t.is((await request({ port }, { method: 'GET', path: '/nope' })).status, 404);
+});
+
+test('HTTP/1.0 without Host over TCP is answered and the connection closed', async (t) => {
+  const { port } = await startTestApi(t, data());
+  const reply = await rawExchange({ port }, `POST / HTTP/1.0\r\nContent-Type: text/xml\r\nContent-Length: ${GET_SSH_KEYS.length}\r\n\r\n${GET_SSH_KEYS}`);
+  const [head, body] = reply.split('\r\n\r\n', 2) as [string, string];
+  t.regex(head, /^HTTP\/1\.[01] 200 /);
+  t.deepEqual(decodeMethodResponse(body), { params: [expected.GetSSHKeys] });
+});
+
+test('keep-alive: many calls on one connection; chunked request bodies work', async (t) => {
+  const { port } = await startTestApi(t, data());
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const sockets = new Set<net.Socket>();
+  for (let i = 0; i < 200; i++) {
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent, headers: { 'content-length': GET_SSH_KEYS.length } }, (res) => {
+        sockets.add(res.socket);
+        let s = '';
+        res.on('data', (c: Buffer) => (s += c.toString()));
+        res.on('end', () => resolve(s));
+      });
+      req.on('error', reject);
+      req.end(GET_SSH_KEYS);
+    });
+    t.deepEqual(decodeMethodResponse(body), { params: [expected.GetSSHKeys] });
+  }
+  t.is(sockets.size, 1, 'one connection served them all');
+  const chunked = await request({ port }, { body: encodeMethodCall('GetXIDs', []), chunked: true });
+  t.deepEqual(decodeMethodResponse(chunked.body), { params: [{ [expected.slicename]: 20001 }] });
+});
+
+// ---- hostile requests -------------------------------------------------------------------------
+
+test('malformed XML, not XML-RPC, garbage bytes: a fault, and the next call succeeds', async (t) => {
+  const { port } = await startTestApi(t, data());
+  const cases: Array<[string | Buffer, number, RegExp]> = [
+    ['<methodCall><methodName>GetSSHKeys</methodName', -32700, /^parse error: not well-formed XML/],
+    ['', -32700, /root element/],
+    [Buffer.from([0xff, 0x00, 0x13, 0x37]), -32700, /UTF-8/],
+    ['<methodCall><params/></methodCall>', -32600, /^invalid XML-RPC request: <methodCall> has no method name/],
+    ['<html><body>hi</body></html>', -32600, /not <methodCall>/],
+    ['{"json": true}', -32700, /not well-formed/],
+  ];
+  for (const [body, code, text] of cases) {
+    const r = await request({ port }, { body });
+    t.is(r.status, 200);
+    const f = faultOf(r.body);
+    t.is(f.faultCode, code, String(body));
+    t.regex(f.faultString, text);
+  }
+  await assertStillServes(t, { port });
+});
+
+test('a billion-laughs DTD is refused at its DOCTYPE, quickly', async (t) => {
+  const { port } = await startTestApi(t, data());
+  let dtd = '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">';
+  for (let i = 1; i <= 9; i++) dtd += `<!ENTITY lol${i} "${`&lol${i - 1 || ''};`.repeat(10)}">`;
+  const started = Date.now();
+  const r = await request({ port }, { body: `${dtd}]><methodCall><methodName>&lol9;</methodName></methodCall>` });
+  t.true(Date.now() - started < 1000);
+  t.deepEqual(faultOf(r.body), { faultCode: -32700, faultString: 'parse error: DOCTYPE is not allowed in XML-RPC' });
+  const xxe = await request({ port }, { body: '<!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]><methodCall><methodName>&x;</methodName></methodCall>' });
+  t.is(faultOf(xxe.body).faultCode, -32700);
+  await assertStillServes(t, { port });
+});
+
+test('20,000-deep nesting is refused at depth 64, quickly', async (t) => {
+  const { port } = await startTestApi(t, data());
+  const body = `<methodCall><methodName>GetSSHKeys</methodName><params><param>${'<value><array><data>'.repeat(20000)}${'</data></array></value>'.repeat(20000)}</param></params></methodCall>`;
+  const started = Date.now();
+  const r = await request({ port }, { body });
+  t.true(Date.now() - started < 1000, `${Date.now() - started} ms`);
+  t.deepEqual(faultOf(r.body), { faultCode: -32700, faultString: 'parse error: elements nested deeper than 64' });
+  await assertStillServes(t, { port });
+});
+
+test('a body over 1 MiB gets 413 (declared, chunked, or far too large), and the next call succeeds', async (t) => {
+  const { port, socket } = await startTestApi(t, data());
+  const big = encodeMethodCall('GetSSHKeys', ['x'.repeat(2 * 1024 * 1024)]);
+  for (const target of [{ port }, { socketPath: socket }] as Target[]) {
+    const started = Date.now();
+    const declared = await request(target, { body: big });
+    t.is(declared.status, 413);
+    t.is(declared.headers['connection'], 'close');
+    t.is((await request(target, { body: big, chunked: true })).status, 413);
+    t.true(Date.now() - started < 2000, `${Date.now() - started} ms`);
+    await assertStillServes(t, target);
+  }
+  // Announcing 100 MiB: answered at once, without waiting for (or reading) the body.
+  const reply = await rawExchange({ port }, `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${100 * 1024 * 1024}\r\n\r\n<methodCall>`);
+  t.regex(reply, /^HTTP\/1\.1 413 /);
+  // Just under the limit is fine.
+  const fits = encodeMethodCall('GetSSHKeys', ['x'.repeat(1024 * 1024 - 200)]);
+  t.is(faultOf((await request({ port }, { body: fits })).body).faultCode, 101);
+});
+
+test('oversized headers get 431; a slow client (slowloris) is cut off at the headers timeout', async (t) => {
+  const { port } = await startTestApi(t, data(), { limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, checkIntervalMs: 50 } });
+  const huge = await rawExchange({ port }, `POST / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\nContent-Length: 0\r\n\r\n`);
+  t.regex(huge, /^HTTP\/1\.1 431 /);
+  const slow = net.connect(port, '127.0.0.1');
+  await new Promise((r) => slow.once('connect', r));
+  slow.on('error', () => undefined);
+  slow.write('POST / HTTP/1.1\r\nHost: x\r\n');
+  let got = '';
+  slow.on('data', (d: Buffer) => (got += d.toString()));
+  const started = Date.now();
+  await closed(slow, 5000);
+  t.true(Date.now() - started < 3000);
+  t.true(got === '' || /^HTTP\/1\.1 408 /.test(got), got);
+  await assertStillServes(t, { port });
+});
+
+test('1000 idle connections are reaped, and the server still answers', async (t) => {
+  const { port } = await startTestApi(t, data(), { limits: { headersTimeoutMs: 400, requestTimeoutMs: 800, checkIntervalMs: 100, idleTimeoutMs: 1000 } });
+  const sockets: net.Socket[] = [];
+  await Promise.all(
+    Array.from({ length: 1000 }, () =>
+      new Promise<void>((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('error', () => undefined);
+        s.once('connect', () => resolve());
+        s.once('close', () => resolve());
+        sockets.push(s);
+      }),
+    ),
+  );
+  const started = Date.now();
+  await Promise.all(sockets.map((s) => closed(s, 8000)));
+  t.true(Date.now() - started < 8000);
+  await assertStillServes(t, { port });
+});
+
+test('connections beyond maxConnections are refused at accept', async (t) => {
+  const { port } = await startTestApi(t, data(), { tcp: [{ host: '127.0.0.1', port: 0 }], limits: { maxConnections: 5 } });
+  const held: net.Socket[] = [];
+  for (let i = 0; i < 5; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    await new Promise((r) => s.once('connect', r));
+    held.push(s);
+  }
+  // The five were accepted first (each connect completed before the sixth was opened).
+  const extra = net.connect(port, '127.0.0.1');
+  extra.on('error', () => undefined);
+  await closed(extra, 3000);
+  t.pass('the sixth connection was closed by the server');
+  for (const s of held) s.destroy();
+  await Promise.all(held.map((s) => closed(s, 1000)));
+});
+
+// ---- loopback only ----------------------------------------------------------------------------
+
+test('loopback addresses and hosts', (t) => {
+  for (const a of ['127.0.0.1', '127.255.255.254', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) t.true(isLoopbackAddress(a), a);
+  for (const a of ['10.0.0.1', '0.0.0.0', '::', '::ffff:10.0.0.1', '128.0.0.1', 'fe80::1', 'localhost', '', 'example.com']) t.false(isLoopbackAddress(a), a);
+  t.true(isLoopbackHost('localhost'));
+  t.true(isLoopbackHost('LOCALHOST'));
+  t.false(isLoopbackHost('localhost.example.com'));
+});
+
+test('a non-loopback listen address is refused unless allowed', async (t) => {
+  for (const host of ['0.0.0.0', '::', '10.1.2.3', 'example.com']) {
+    await t.throwsAsync(startApi({ data: data(), tcp: [{ host, port: 0 }] }), { message: /is not loopback/ }, host);
+  }
+  const open = await startApi({ data: data(), tcp: [{ host: '0.0.0.0', port: 0 }], allowNonLoopback: true });
+  t.teardown(() => open.close());
+  const port = (open.addresses[0] as { port: number }).port;
+  await assertStillServes(t, { port });
+});
+
+test('the connection guard drops non-loopback TCP peers before reading', (t) => {
+  const fake = (remoteAddress: string | undefined) => {
+    let destroyed = false;
+    return { remoteAddress, destroy: () => ((destroyed = true), undefined as never), get destroyed() { return destroyed; } };
+  };
+  for (const peer of ['10.0.0.7', '::ffff:192.168.1.1', undefined]) {
+    const s = fake(peer);
+    t.false(guardConnection(s, true, silentLogger), String(peer));
+    t.true(s.destroyed);
+  }
+  for (const peer of ['127.0.0.1', '::1', '::ffff:127.0.0.5']) {
+    const s = fake(peer);
+    t.true(guardConnection(s, true, silentLogger), peer);
+    t.false(s.destroyed);
+  }
+  const unix = fake(undefined);
+  t.true(guardConnection(unix, false, silentLogger), 'Unix-socket peers are local');
+  t.false(unix.destroyed);
+});
+
+test('::1 is served on the same port as 127.0.0.1 where the host has IPv6 loopback', async (t) => {
+  const { api, port } = await startTestApi(t, data());
+  const v6 = api.addresses.find((a) => 'host' in a && a.host === '::1');
+  if (!v6) {
+    t.log('no IPv6 loopback on this host: ::1 was skipped with a warning');
+    t.is(api.addresses.filter((a) => 'host' in a).length, 1);
+    return;
+  }
+  t.is((v6 as { port: number }).port, port);
+  await assertStillServes(t, { host: '::1', port });
+});
+
+// ---- the Unix socket --------------------------------------------------------------------------
+
+test('the Unix socket is 0666, a stale one is replaced, and it is removed on close', async (t) => {
+  const dir = tempDir('sliceid-api-');
+  const file = path.join(dir, 'nodemanager.api');
+  // A stale socket: bound by a process that is gone.
+  const bind = spawnSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(file)})`]);
+  t.is(bind.status, 0, bind.stderr.toString());
+  t.true(fs.lstatSync(file).isSocket());
+  const api = await startApi({ data: data(), tcp: [], socket: file });
+  t.is(fs.statSync(file).mode & 0o777, 0o666);
+  t.deepEqual(api.addresses, [{ socket: file }]);
+  await assertStillServes(t, { socketPath: file });
+  await api.close();
+  t.false(fs.existsSync(file));
+});
+
+test('a socket path that is a file, or a live socket, is left alone and startApi fails clearly', async (t) => {
+  const dir = tempDir('sliceid-api-');
+  const file = path.join(dir, 'nodemanager.api');
+  fs.writeFileSync(file, 'precious');
+  await t.throwsAsync(startApi({ data: data(), tcp: [], socket: file }), { message: /exists and is not a socket/ });
+  t.is(fs.readFileSync(file, 'utf8'), 'precious');
+
+  const live = path.join(dir, 'live.api');
+  const other = net.createServer((s) => s.end());
+  await new Promise<void>((r) => other.listen(live, r));
+  t.teardown(() => new Promise<void>((r) => other.close(() => r())));
+  await t.throwsAsync(startApi({ data: data(), tcp: [], socket: live }), { message: /in use by another process/ });
+  t.true(fs.lstatSync(live).isSocket());
+});
+
+test('a busy port fails startApi clearly and leaves nothing listening', async (t) => {
+  const { port } = await startTestApi(t, data(), { tcp: [{ host: '127.0.0.1', port: 0 }] });
+  const dir = tempDir('sliceid-api-');
+  const file = path.join(dir, 'nodemanager.api');
+  await t.throwsAsync(startApi({ data: data(), tcp: [{ host: '127.0.0.1', port }], socket: file }), { message: new RegExp(`cannot listen on 127.0.0.1:${port}`) });
+  t.false(fs.existsSync(file));
+  await t.throwsAsync(startApi({ data: data(), tcp: [], limits: { bodyBytes: -1 } }), { message: /bodyBytes/ });
+  await t.throwsAsync(startApi({ data: data(), tcp: [] }), { message: /nowhere to listen/ });
+});
+
+// ---- close ------------------------------------------------------------------------------------
+
+test('close() stops within 2 s with idle, keep-alive and half-sent requests open', async (t) => {
+  const { api, port, socket } = await startTestApi(t, data());
+  const connect = (s: net.Socket): Promise<net.Socket> => {
+    s.on('error', () => undefined);
+    return new Promise((r) => s.once('connect', () => r(s)));
+  };
+  const [idle, half, kept] = await Promise.all([connect(net.connect(port, '127.0.0.1')), connect(net.connect(socket)), connect(net.connect(port, '127.0.0.1'))]);
+  half.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n<methodCall>');
+  kept.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${GET_SSH_KEYS.length}\r\n\r\n${GET_SSH_KEYS}`);
+  await new Promise((r) => kept.once('data', r));
+  const started = Date.now();
+  await api.close();
+  t.true(Date.now() - started < 2000, `${Date.now() - started} ms`);
+  await Promise.all([idle, half, kept].map((s) => closed(s, 1000)));
+  t.false(fs.existsSync(socket));
+  await t.throwsAsync(request({ port }, { body: GET_SSH_KEYS }), { code: 'ECONNREFUSED' });
+});
