@@ -7,6 +7,8 @@
 // the keys of the current accounts file (never fewer than the baseline).
 import fs from 'node:fs';
 import path from 'node:path';
+import crypto from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import type { RunningDaemon } from '../helpers/daemon.js';
 import { copyTree, tempDir } from '../helpers/fixtures.js';
@@ -14,6 +16,51 @@ import {
   alive, checkGidFile, delay, GET_SSH_KEYS, keysOfReply, kill9, launch, newResult, pnodeFixture, postRaw, prng,
   projectGidChecker, stopDaemon, tempFilesIn, totalKeys, type PartOptions, type PartResult,
 } from './common.js';
+
+/**
+ * Every private key in the state directory's gid/ folder matches its certificate (<name>.key and
+ * <name>.pem), and the leaf of /etc/slice.gid and /etc/node.gid carries the public half of
+ * gid/slice.key and gid/node.key. Returns what does not match (empty when all do, or when the
+ * layout is not there).
+ */
+function keyMismatches(root: string): string[] {
+  const gidDir = path.join(root, 'var/lib/sliceid/gid');
+  const out: string[] = [];
+  const spki = (k: crypto.KeyObject): string => k.export({ type: 'spki', format: 'der' }).toString('base64');
+  const keyOf = (file: string): string | undefined => {
+    try {
+      return spki(crypto.createPublicKey(crypto.createPrivateKey(fs.readFileSync(file))));
+    } catch {
+      return undefined;
+    }
+  };
+  const certKeyOf = (file: string): string | undefined => {
+    try {
+      const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(fs.readFileSync(file, 'utf8'))?.[0];
+      return pem ? spki(new crypto.X509Certificate(pem).publicKey) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  if (!fs.existsSync(gidDir)) return out;
+  for (const f of fs.readdirSync(gidDir).filter((x) => x.endsWith('.key'))) {
+    const pem = path.join(gidDir, f.replace(/\.key$/, '.pem'));
+    if (fs.existsSync(pem) && keyOf(path.join(gidDir, f)) !== certKeyOf(pem)) out.push(`gid/${f} does not match gid/${path.basename(pem)}`);
+  }
+  for (const [gid, key] of [['slice.gid', 'slice.key'], ['node.gid', 'node.key']]) {
+    const k = path.join(gidDir, key!);
+    if (fs.existsSync(k) && keyOf(k) !== certKeyOf(path.join(root, 'etc', gid!))) out.push(`/etc/${gid} does not carry the public half of gid/${key}`);
+  }
+  return out;
+}
+
+/** strace's syscall sets for the precise kills. */
+const SYSCALLS: Record<string, string> = {
+  rename: 'rename,renameat,renameat2',
+  fsync: 'fsync,fdatasync',
+  pwrite64: 'pwrite64',
+  write: 'write',
+};
 
 const EXTRA_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPBYmlXywJOOQ4btR4iEdl9KIOqT7sFgGH3W8+aXrhQJ kim@crash';
 
@@ -45,7 +92,7 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
   const c = {
     kills: 0, renameKills: 0, beforeRefreshDone: 0, midRefreshAfterWrite: 0, afterRefreshDone: 0, brokenFiles: 0, badSlicename: 0, dbErrors: 0, dbFewer: 0,
     restartFailures: 0, fewerKeys: 0, wrongKeys: 0, inconsistentAfterRestart: 0, nodeGidChanged: 0, splitAtKill: 0,
-    tempAfterKill: 0, tempAfterRestart: 0, restartMs: [] as number[],
+    tempAfterKill: 0, tempAfterRestart: 0, keyMismatchAfterKill: 0, keyMismatchAfterRestart: 0, precise: 0, preciseMissed: 0, restartMs: [] as number[],
   };
   const problems: string[] = [];
   const note = (s: string): void => void (problems.length < 30 && problems.push(s));
@@ -96,8 +143,13 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
       nodeGid = nodeNow;
     }
     nodeGid ??= nodeNow;
-    const tmps = [...tempFilesIn(etc), ...tempFilesIn(state).map((f) => `state/${f}`)];
+    const tmps = [...tempFilesIn(etc), ...tempFilesIn(state).map((f) => `state/${f}`), ...tempFilesIn(path.join(state, 'gid')).map((f) => `state/gid/${f}`)];
     if (tmps.length) c.tempAfterRestart++;
+    const mismatch = keyMismatches(root);
+    if (mismatch.length) {
+      c.keyMismatchAfterRestart++;
+      note(`${after}: after the restart ${mismatch.join('; ')}`);
+    }
     return true;
   };
 
@@ -139,7 +191,8 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     }
     if (broken) c.brokenFiles++;
     else if (variants.find((v) => v.slicename === name)?.urn !== sliceUrn) c.splitAtKill++;
-    if (tempFilesIn(etc).length || tempFilesIn(state).length) c.tempAfterKill++;
+    if (tempFilesIn(etc).length || tempFilesIn(state).length || tempFilesIn(path.join(state, 'gid')).length) c.tempAfterKill++;
+    if (keyMismatches(root).length) c.keyMismatchAfterKill++;
     try {
       const db = new Database(path.join(state, 'cache.db'), { fileMustExist: true });
       try {
@@ -225,11 +278,75 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
       if (!(await restartAndCheck(label))) break;
     }
     const seconds = (Date.now() - started) / 1000;
+
+    // Precise kills: strace attached to the running daemon injects SIGKILL at the Nth rename,
+    // fsync, pwrite64 (SQLite) or write of the next refresh: every step of the atomic writes and
+    // of the cache's commit, not only where a random delay happens to land.
+    const precise: Array<[string, number]> = quick
+      ? [['rename', 1], ['rename', 2], ['rename', 4], ['rename', 5], ['fsync', 7], ['pwrite64', 3]]
+      : [
+          ...[1, 2, 3, 4, 5, 6].map((n): [string, number] => ['rename', n]),
+          ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13].map((n): [string, number] => ['fsync', n]),
+          ...[1, 2, 3, 4, 6, 8, 12, 16, 20].map((n): [string, number] => ['pwrite64', n]),
+          ...[2, 4, 6, 8, 10, 12].map((n): [string, number] => ['write', n]),
+        ];
+    const straceOk = spawnSync('strace', ['-V']).status === 0;
+    const preciseStarted = Date.now();
+    const missed: string[] = [];
+    if (!straceOk) result.skipped.push('precise kills: strace is not installed (apt-get install strace)');
+    for (const [sys, n] of straceOk ? precise : []) {
+      if (!d || !alive(d)) break;
+      const label = `kill at ${sys} #${n}`;
+      const tracer = spawn('strace', ['-p', String(d.proc.pid), '-o', '/dev/null', '-e', `trace=${SYSCALLS[sys]}`, '-e', `inject=${SYSCALLS[sys]}:signal=SIGKILL:when=${n}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      const attached = new Promise<boolean>((resolve) => {
+        tracer.stderr.on('data', (b: Buffer) => {
+          err += b.toString();
+          if (/attached/.test(err)) resolve(true);
+        });
+        tracer.once('exit', () => resolve(false));
+        setTimeout(() => resolve(false), 5000).unref();
+      });
+      const tracerExit = new Promise<void>((resolve) => tracer.once('exit', () => resolve()));
+      try {
+        if (!(await attached)) {
+          result.skipped.push(`precise kills: strace cannot attach here: ${err.trim().split('\n')[0] ?? ''}`);
+          break;
+        }
+        current = { variant: 1 - current.variant, accounts: 1 - current.accounts };
+        fs.writeFileSync(nicknameFile, variants[current.variant]!.nickname);
+        fs.writeFileSync(accountsFile, current.accounts ? accountsY : accountsX);
+        const dd = d;
+        const died = new Promise<boolean>((resolve) => {
+          if (!alive(dd)) return resolve(true);
+          dd.proc.once('exit', () => resolve(true));
+          setTimeout(() => resolve(false), 8000).unref();
+        });
+        dd.proc.kill('SIGHUP');
+        if (!(await died)) {
+          // The refresh made fewer such calls this time: nothing was killed; let it be.
+          c.preciseMissed++;
+          missed.push(`${sys} #${n}`);
+          continue;
+        }
+      } finally {
+        if (tracer.exitCode === null && tracer.signalCode === null) {
+          tracer.kill('SIGTERM');
+          await tracerExit;
+        }
+      }
+      c.precise++;
+      c.kills++;
+      checkDead(label);
+      if (!(await restartAndCheck(label))) break;
+    }
+    const preciseSeconds = (Date.now() - preciseStarted) / 1000;
     const ms = [...c.restartMs].sort((a, b) => a - b);
     result.figures.push(
-      ['kills', `${c.kills} of ${kills} in ${seconds.toFixed(1)} s (${c.renameKills} during a slice rename, the rest during a key change)`],
+      ['random kills', `${c.kills - c.precise} of ${kills} in ${seconds.toFixed(1)} s (${c.renameKills} during a slice rename, the rest during a key change)`],
       ['rename kill window at the end', `0-${renameWindow()} ms`],
       ['kill moments', `${c.beforeRefreshDone} before /etc was rewritten, ${c.midRefreshAfterWrite} after slice.gid or slicename was rewritten but before the refresh ended, ${c.afterRefreshDone} after the refresh ended`],
+      ['precise kills (strace)', straceOk ? `${c.precise} of ${precise.length} in ${preciseSeconds.toFixed(1)} s${missed.length ? `; not reached (the refresh made fewer such calls): ${missed.join(', ')}` : ''}` : 'skipped'],
       ['broken identity files after a kill', `${c.brokenFiles} (slicename bad ${c.badSlicename})`],
       ['slicename and slice.gid of different slices after a kill (info: two files)', c.splitAtKill],
       ['database failed to open or integrity_check', c.dbErrors],
@@ -240,10 +357,12 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
       ['answers not matching the accounts file after restart', c.wrongKeys],
       ['files not matching the nickname after restart', c.inconsistentAfterRestart],
       ['node.gid re-issued', c.nodeGidChanged],
+      ['state key not matching its certificate after a kill (info) / after the restart', `${c.keyMismatchAfterKill} / ${c.keyMismatchAfterRestart}`],
       ['temp files present after a kill / after the restart', `${c.tempAfterKill} / ${c.tempAfterRestart}`],
       ['GID checks', `openssl x509 + openssl verify${projectCheck ? ' + the project parser (dist/src/identity/gid.js)' : ''}`],
     );
-    if (c.kills < kills) result.failures.push(`only ${c.kills} of ${kills} kills happened`);
+    if (c.kills - c.precise < kills) result.failures.push(`only ${c.kills - c.precise} of ${kills} random kills happened`);
+    if (c.keyMismatchAfterRestart) result.failures.push(`${c.keyMismatchAfterRestart} restarts left a private key not matching its certificate`);
     if (c.brokenFiles) result.failures.push(`${c.brokenFiles} kills left a broken identity file`);
     if (c.dbErrors) result.failures.push(`${c.dbErrors} kills left a database that does not open or check`);
     if (c.dbFewer) result.failures.push(`${c.dbFewer} kills left fewer keys in the database than the baseline`);

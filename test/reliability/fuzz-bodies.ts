@@ -346,3 +346,22 @@ export function heavyBodies(quick: boolean, canaryFile: string): FuzzBody[] {
   }
   return list;
 }
+
+/** Valid zero-argument calls in every accepted form: these must get a response, never a fault. */
+export const validCall: fc.Arbitrary<FuzzBody> = fc
+  .record({
+    decl: fc.constantFrom(...VALID_DECLS),
+    ws: fc.constantFrom('', '\n', '\r\n', '  ', '\t'),
+    method: fc.constantFrom(...ZERO_ARG_VALID),
+    form: fc.constantFrom('<params></params>', '<params/>', '', '<params>\n</params>'),
+    // (Processing instructions are refused by design, like DOCTYPE: not part of this set.)
+    comment: fc.constantFrom('', '<!-- c -->'),
+    path: fc.constantFrom('/', '/RPC2'),
+  })
+  .map(({ decl, ws, method, form, comment, path }) => ({
+    label: `valid ${method}`,
+    body: Buffer.from(`${decl}${ws}<methodCall>${ws}<methodName>${method}</methodName>${ws}${form}${ws}</methodCall>${ws}${comment}`, 'utf8'),
+    expectValid: true,
+    contentType: 'text/xml',
+    path,
+  }));

@@ -10,7 +10,7 @@ import {
   alive, ControlClient, fmtMs, GET_SSH_KEYS, keysOfReply, launchOn, mb, newResult, parseResponse, pnodeFixture, postRaw,
   rssKb, openFds, stopDaemon, totalKeys, type PartOptions, type PartResult,
 } from './common.js';
-import { generatedCall, heavyBodies, mutatedCall, oddContentType, type FuzzBody } from './fuzz-bodies.js';
+import { generatedCall, heavyBodies, mutatedCall, oddContentType, validCall, type FuzzBody } from './fuzz-bodies.js';
 
 /** RSS may grow this much from start to end (V8 keeps some heap after big bodies). */
 const RSS_GROWTH_LIMIT_KB = 128 * 1024;
@@ -29,6 +29,7 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
   const d = await launchOn(pnodeFixture);
   const pid = d.proc.pid;
   const agent = new http.Agent({ keepAlive: true, maxSockets: WORKERS });
+  const unixAgent = new http.Agent({ keepAlive: true, maxSockets: WORKERS });
   let control: ControlClient | undefined;
   let rssTimer: NodeJS.Timeout | undefined;
   try {
@@ -44,12 +45,14 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     const heavy = heavyBodies(quick, canary);
     const nGenerated = Math.floor((total - heavy.length) * 0.45);
     const nOddCt = Math.floor((total - heavy.length) * 0.03);
-    const nMutated = total - heavy.length - nGenerated - nOddCt;
+    const nValid = Math.floor((total - heavy.length) * 0.05);
+    const nMutated = total - heavy.length - nGenerated - nOddCt - nValid;
     // Bodies are drawn lazily in chunks so the 20,000 are never all in memory at once.
     const plan: Array<{ arb: fc.Arbitrary<FuzzBody>; n: number }> = [
       { arb: generatedCall, n: nGenerated },
       { arb: mutatedCall, n: nMutated },
       { arb: oddContentType, n: nOddCt },
+      { arb: validCall, n: nValid },
     ];
     function* bodies(): Generator<FuzzBody> {
       yield* heavy.slice(0, Math.ceil(heavy.length / 2));
@@ -67,7 +70,7 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
       yield* heavy.slice(Math.ceil(heavy.length / 2));
     }
 
-    const counts = { sent: 0, response: 0, fault: 0, http4xx: 0, bad: 0, transport: 0, resetOnHuge: 0, validFaulted: 0, canaryLeaks: 0, wrongType: 0 };
+    const counts = { viaUnix: 0, expectValid: 0, sent: 0, response: 0, fault: 0, http4xx: 0, bad: 0, transport: 0, resetOnHuge: 0, validFaulted: 0, canaryLeaks: 0, wrongType: 0 };
     const faultCodes = new Map<number, number>();
     const statuses = new Map<number, number>();
     let bytesSent = 0;
@@ -90,11 +93,15 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
         if (next.done) return;
         const b = next.value;
         counts.sent++;
+        // One body in ten goes over the Unix socket.
+        const viaUnix = d.socket !== undefined && counts.sent % 10 === 0;
+        if (viaUnix) counts.viaUnix++;
         bytesSent += b.body.length;
+        if (b.expectValid) counts.expectValid++;
         const headers: http.OutgoingHttpHeaders = {};
         if (b.contentType !== undefined) headers['content-type'] = b.contentType;
         try {
-          const r = await postRaw({ port: d.port }, b.body, { agent, headers, pathName: b.path, timeoutMs: b.body.length > 100_000 ? 30_000 : 10_000 });
+          const r = await postRaw(viaUnix ? { socket: d.socket! } : { port: d.port }, b.body, { agent: viaUnix ? unixAgent : agent, headers, pathName: b.path, timeoutMs: b.body.length > 100_000 ? 30_000 : 10_000 });
           if (r.ms > slowest.ms) slowest = { ms: r.ms, label: b.label };
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
           if (r.body.includes(canaryToken)) {
@@ -158,7 +165,7 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     const after = stillAlive ? totalKeys(keysOfReply((await postRaw({ port: d.port }, GET_SSH_KEYS)).body)) : 0;
 
     result.figures.push(
-      ['inputs sent', `${counts.sent} of ${total} planned (${heavy.length} heavy, ~${nGenerated} generated, ~${nMutated} mutated, ~${nOddCt} odd content types), ${(bytesSent / 2 ** 20).toFixed(1)} MB in ${seconds.toFixed(1)} s`],
+      ['inputs sent', `${counts.sent} of ${total} planned (${heavy.length} heavy, ~${nGenerated} generated, ~${nMutated} mutated, ~${nOddCt} odd content types; ${counts.expectValid} valid zero-argument calls; ${counts.viaUnix} over the Unix socket), ${(bytesSent / 2 ** 20).toFixed(1)} MB in ${seconds.toFixed(1)} s`],
       ['replies', `${counts.response} responses, ${counts.fault} faults, ${counts.http4xx} 4xx; statuses ${JSON.stringify(Object.fromEntries(statuses))}`],
       ['fault codes', JSON.stringify(Object.fromEntries([...faultCodes].sort((a, b) => b[1] - a[1])))],
       ['malformed or non-4xx error replies', counts.bad],
@@ -195,6 +202,7 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     if (rssTimer) clearInterval(rssTimer);
     await control?.stop();
     agent.destroy();
+    unixAgent.destroy();
   }
   return result;
 }
