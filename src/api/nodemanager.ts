@@ -203,10 +203,15 @@ export function createNodeManager(data: NodeManagerData, opts: NodeManagerOption
     return (sorted ??= [...table.keys()].sort());
   }
 
+  // A failing data layer fails every call alike: log each distinct failure once, not per request.
+  let lastLogged: string | undefined;
   function asFault(err: unknown): XmlRpcFault {
     if (err instanceof XmlRpcFault) return err;
     const message = err instanceof Error ? err.message : String(err);
-    opts.logger?.warn({ err: err instanceof Error ? err.stack : message }, 'API method failed');
+    if (message !== lastLogged) {
+      lastLogged = message;
+      opts.logger?.warn({ err: err instanceof Error ? err.stack : message }, 'API method failed (logged once per distinct error)');
+    }
     return callError(message);
   }
 
