@@ -4,7 +4,10 @@
 # the `node` on PATH. SLICEID_NODE names another node executable.
 # The library is found next to this script (../lib/sliceid), so an image tree installed under
 # another root (rpm --root) runs its own copy.
-lib=$(dirname "$0")/../lib/sliceid
+case $0 in
+  */*) lib=${0%/*}/../lib/sliceid ;;
+  *) lib=./../lib/sliceid ;;
+esac
 [ -f "$lib/bin/sliceid.js" ] || lib=/usr/lib/sliceid
 node=${SLICEID_NODE:-}
 if [ -z "$node" ]; then
