@@ -23,7 +23,11 @@ export interface Limits {
   readonly maxConnections: number;
   /** Requests served on one keep-alive connection (0: no limit). */
   readonly maxRequestsPerSocket: number;
-  /** After a 413 the rest of the body is discarded for at most this long, then the socket is closed. */
+  /**
+   * Beyond bodyBytes the rest of the body is read and discarded (so the client can read the 413)
+   * for at most drainBytes more and drainMs, then the connection is closed.
+   */
+  readonly drainBytes: number;
   readonly drainMs: number;
   /** The per-request parse budget: depth, element count, text sizes. */
   readonly decode: DecodeLimits;
@@ -42,6 +46,7 @@ export const defaultLimits: Limits = {
   checkIntervalMs: 1_000,
   maxConnections: 1024,
   maxRequestsPerSocket: 0,
+  drainBytes: 8 * 1024 * 1024,
   drainMs: 2_000,
   decode: defaultDecodeLimits,
   multicallMax: 256,

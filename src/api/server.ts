@@ -154,7 +154,7 @@ export function createApiApp(data: NodeManagerData, limits: Limits, logger: Logg
   const nm = createNodeManager(data, { multicallMax: limits.multicallMax, logger });
   const app = new Koa();
   app.on('error', (err: unknown) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'API: request failed'));
-  const drainBytes = limits.bodyBytes * 8;
+  const { drainBytes } = limits;
   // Clients repeat the very same bytes (GetSSHKeys() is always one document): remember the last
   // small argument-less call so a repeat costs a byte comparison instead of a parse.
   let last: { body: Buffer; call: MethodCall } | undefined;
