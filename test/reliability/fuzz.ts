@@ -18,7 +18,7 @@ const WORKERS = 4;
 
 export async function run({ quick, log }: PartOptions): Promise<PartResult> {
   const result = newResult();
-  const total = quick ? 3000 : 20_000;
+  const total = quick ? 3000 : 50_000;
   const seed = Number(process.env['SLICEID_FUZZ_SEED'] ?? Date.now() % 2 ** 31);
   const failDir = fs.mkdtempSync(path.join(os.tmpdir(), `sliceid-fuzz-${seed}-`));
   const canary = path.join(failDir, 'canary.txt');

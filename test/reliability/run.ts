@@ -15,7 +15,7 @@ interface PartEntry {
 const PARTS: PartEntry[] = [
   { name: 'fuzz', load: () => import('./fuzz.js'), limit: { full: 150_000, quick: 50_000 } },
   { name: 'hostile-http', load: () => import('./hostile-http.js'), limit: { full: 150_000, quick: 45_000 } },
-  { name: 'crash', load: () => import('./crash.js'), limit: { full: 240_000, quick: 90_000 } },
+  { name: 'crash', load: () => import('./crash.js'), limit: { full: 300_000, quick: 90_000 } },
   { name: 'fs-faults', load: () => import('./fs-faults.js'), limit: { full: 60_000, quick: 45_000 } },
   { name: 'storm', load: () => import('./storm.js'), limit: { full: 90_000, quick: 30_000 } },
   { name: 'load', load: () => import('./load.js'), limit: { full: 100_000, quick: 40_000 } },
