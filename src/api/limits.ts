@@ -17,8 +17,6 @@ export interface Limits {
   readonly keepAliveTimeoutMs: number;
   /** A socket with no traffic at all for this long is destroyed. */
   readonly idleTimeoutMs: number;
-  /** How often node:http checks headersTimeout/requestTimeout. */
-  readonly checkIntervalMs: number;
   /** Open connections per listener; more are refused at accept. */
   readonly maxConnections: number;
   /** Requests served on one keep-alive connection (0: no limit). */
@@ -43,7 +41,6 @@ export const defaultLimits: Limits = {
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
   idleTimeoutMs: 30_000,
-  checkIntervalMs: 1_000,
   maxConnections: 1024,
   maxRequestsPerSocket: 0,
   drainBytes: 8 * 1024 * 1024,

@@ -10,6 +10,7 @@ import { encodeFault } from '../xmlrpc/encode.js';
 import { decodeMethodCall } from '../xmlrpc/decode.js';
 import { FaultCode } from '../xmlrpc/fault.js';
 import { XmlRpcDecodeError, type MethodCall } from '../xmlrpc/types.js';
+import { connectionDeadlines } from './deadlines.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { createNodeManager } from './nodemanager.js';
 import type { NodeManagerData } from './types.js';
@@ -272,6 +273,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
   }
 
   const callback = createApiApp(opts.data, limits, logger).callback();
+  const deadlines = connectionDeadlines(limits);
   const servers: http.Server[] = [];
   const sockets = new Set<net.Socket>();
   const addresses: ApiAddress[] = [];
@@ -281,21 +283,25 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
     const server = http.createServer(
       {
         maxHeaderSize: limits.headerBytes,
-        headersTimeout: limits.headersTimeoutMs,
-        requestTimeout: limits.requestTimeoutMs,
+        // node:http enforces these two with a timer that wakes the process every interval even
+        // with no connection at all; deadlines.ts enforces them per connection instead.
+        headersTimeout: 0,
+        requestTimeout: 0,
+        connectionsCheckingInterval: 2 ** 31 - 1,
         keepAliveTimeout: limits.keepAliveTimeoutMs,
-        connectionsCheckingInterval: limits.checkIntervalMs,
         requireHostHeader: false,
         noDelay: true,
       },
       callback,
     );
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => deadlines.request(req.socket, res));
     server.maxHeadersCount = limits.headerCount;
     server.maxConnections = limits.maxConnections;
     server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
     server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
     server.on('connection', (socket: net.Socket) => {
       if (!allowNonLoopback && !guardConnection(socket, tcp, logger)) return;
+      deadlines.connected(socket);
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
     });
