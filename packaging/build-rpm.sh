@@ -206,7 +206,9 @@ find "$app" -type d -exec chmod 0755 {} +
 # runs `node bin/sliceid.js`. Plain files 0644, the entry without its `#!/usr/bin/env node`.
 find "$app" -type f ! -name '*.node' ! -path "$app/runtime/bin/node" -exec chmod 0644 {} +
 find "$app" -type f \( -name '*.node' -o -path "$app/runtime/bin/node" \) -exec chmod 0755 {} +
-sed -i '1{/^#!/d}' "$app/bin/sliceid.js"
+sed '1{/^#!/d;}' "$app/bin/sliceid.js" >"$app/bin/sliceid.js.tmp"
+mv "$app/bin/sliceid.js.tmp" "$app/bin/sliceid.js"
+chmod 0644 "$app/bin/sliceid.js"
 
 # No file may reference the build tree or the developer's home.
 # (The official node binary is checked for the build tree only: its debug info names its own
