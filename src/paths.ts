@@ -17,6 +17,8 @@ export interface NodePaths {
   readonly stateDir: string;
   readonly database: string;
   readonly pidFile: string;
+  /** The running daemon's faults (JSON), beside the pidfile, for `status`. */
+  readonly faultsFile: string;
   /** The NodeManager Unix socket. */
   readonly socket: string;
   /** Default operator config files, the first existing one is read. */
@@ -42,6 +44,7 @@ export function nodePaths(root = '/'): NodePaths {
     stateDir: under('/var/lib/sliceid'),
     database: under('/var/lib/sliceid/cache.db'),
     pidFile: under('/var/run/sliceid.pid'),
+    faultsFile: under('/var/run/sliceid.faults'),
     socket: under('/tmp/nodemanager.api'),
     configCandidates: [under('/etc/sliceid/sliceid.toml'), under('/etc/sliceid/sliceid.json')],
     under,

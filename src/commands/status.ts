@@ -124,7 +124,8 @@ export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
       ? { address: undefined, answers: false, detail: 'daemon not running' }
       : await probeApi(apiRaw ? (JSON.parse(apiRaw) as Array<{ host?: string; port?: number; socket?: string }>) : []);
     if (pid === undefined) problems.push('daemon not running');
-    if (error) problems.push(`identity refused: ${error}`);
+    else problems.push(...runningFaults(paths));
+    if (error && pid === undefined) problems.push(`identity: ${error}`);
     for (const f of files) if (!f.ok) problems.push(`${f.path}: ${f.detail}`);
     for (const s of sources) if (s.stale) problems.push(`source ${s.id} is stale: ${s.reason ?? s.lastStatus}`);
     if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys answers an empty struct');
@@ -135,6 +136,16 @@ export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
     };
   } finally {
     cache.close();
+  }
+}
+
+/** Faults the running daemon published after its last refresh (I/O errors, deferred updates). */
+function runningFaults(paths: NodePaths): string[] {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(paths.faultsFile, 'utf8')) as { faults?: unknown };
+    return Array.isArray(parsed.faults) ? parsed.faults.map((f) => `last refresh: ${String(f)}`) : [];
+  } catch {
+    return [];
   }
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { NodePaths } from '../paths.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { ensureDir } from '../fs/atomic.js';
+import { ensureDir, removeStaleTemps, writeFileAtomic } from '../fs/atomic.js';
 import { writePidFile, removePidFile } from '../fs/pidfile.js';
 import { openKeyCache } from '../store/cache.js';
 import type { KeyCache } from '../store/types.js';
@@ -15,6 +15,17 @@ import { refreshOnce, META_API, type RefreshOutcome } from './refresh.js';
 import { RefreshQueue } from './queue.js';
 import { startWatcher, type Watcher } from './watch.js';
 import { debounce } from './debounce.js';
+import { ShrinkGuard } from './shrink.js';
+
+/** Publish the last refresh's faults beside the pidfile (status reads them even when the cache is unwritable). */
+function writeFaults(file: string, faults: readonly string[], logger: Logger): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    writeFileAtomic(file, `${JSON.stringify({ faults })}\n`, 0o644);
+  } catch (err) {
+    logger.warn({ file, err: (err as Error).message }, 'could not write the faults file');
+  }
+}
 
 export interface DaemonOptions {
   readonly paths: NodePaths;
@@ -23,6 +34,8 @@ export interface DaemonOptions {
   readonly logger: Logger;
   /** Debounce of file events (ms). */
   readonly quietMs?: number;
+  /** How long a shrinking key source must stay unchanged before it is applied (ms). */
+  readonly shrinkSettleMs?: number;
 }
 
 export interface Daemon {
@@ -45,6 +58,11 @@ export class StartupError extends Error {
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { paths, config, logger } = opts;
   ensureDir(paths.stateDir, 0o700);
+  // Temp files of writes a kill interrupted: never complete, never needed.
+  for (const dir of [path.dirname(paths.slicename), paths.stateDir, path.join(paths.stateDir, 'gid')]) {
+    const left = removeStaleTemps(dir);
+    if (left.length) logger.info({ dir, files: left }, 'removed temp files of an interrupted write');
+  }
   const cache = openKeyCache(paths.database, { logger });
   const view = new NodeView(cache);
   let renewalTimer: NodeJS.Timeout | undefined;
@@ -75,12 +93,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     watcher?.setPaths(outcome.watchPaths);
   };
 
-  const ctx = { paths, config, configFile: opts.configFile, cache, logger };
+  const ctx = { paths, config, configFile: opts.configFile, cache, logger, shrinkGuard: new ShrinkGuard(opts.shrinkSettleMs) };
   let last: RefreshOutcome | undefined;
+  let confirmTimer: NodeJS.Timeout | undefined;
   const queue = new RefreshQueue(
     async (trigger, geniGet) => {
       last = await refreshOnce(ctx, trigger, geniGet);
       apply(last);
+      writeFaults(paths.faultsFile, last.faults, logger);
+      if (confirmTimer) clearTimeout(confirmTimer);
+      confirmTimer = undefined;
+      if (last.confirmInMs !== undefined && !stopping) {
+        confirmTimer = setTimeout(() => void queue.request('confirm', false), last.confirmInMs);
+      }
     },
     (err) => logger.error({ err: err instanceof Error ? err.stack : String(err) }, 'refresh failed; serving the last good data'),
   );
@@ -144,10 +169,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       for (const [sig, fn] of handlers) process.off(sig, fn);
       events.cancel();
       if (renewalTimer) clearTimeout(renewalTimer);
+      if (confirmTimer) clearTimeout(confirmTimer);
       await Promise.allSettled([watcher?.close(), api?.close()]);
       await queue.idle();
       cache.close();
       removePidFile(paths.pidFile);
+      fs.rmSync(paths.faultsFile, { force: true });
       logger.info('stopped');
       resolveStopped();
       return stopped;

@@ -7,14 +7,19 @@ import type { SourceResult } from '../keys/types.js';
 import { refreshIdentity, type IdentityResult } from '../identity/index.js';
 import { collectKeySources, keyWatchPaths } from '../keys/collect.js';
 import { InputError } from '../errors.js';
+import type { ShrinkGuard } from './shrink.js';
 
 export interface RefreshOutcome {
   readonly identity: IdentityResult | undefined;
-  /** Set when the identity could not be derived; the previous files were left in place. */
+  /** Set when the identity could not be derived or written; the previous files were left in place. */
   readonly identityError: string | undefined;
   readonly sources: readonly SourceResult[];
   readonly watchPaths: readonly string[];
   readonly changed: boolean;
+  /** What went wrong in this refresh (refused input, I/O errors, deferred shrinks), for status. */
+  readonly faults: readonly string[];
+  /** Refresh again after this many ms to confirm a deferred shrink. */
+  readonly confirmInMs: number | undefined;
 }
 
 export interface RefreshContext {
@@ -23,6 +28,7 @@ export interface RefreshContext {
   readonly configFile: string | undefined;
   readonly cache: KeyCache;
   readonly logger: Logger;
+  readonly shrinkGuard: ShrinkGuard;
 }
 
 export const META_IDENTITY = 'identity';
@@ -30,46 +36,80 @@ export const META_IDENTITY_ERROR = 'identity_error';
 /** The API's listening addresses, for `status`. */
 export const META_API = 'api';
 
-/** Run one refresh. `geniGet`: also ask the testbed (start-up and explicit refresh only). */
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Run one refresh. `geniGet`: also ask the testbed (start-up and explicit refresh only).
+ * Each step fails on its own: a refused identity or an unwritable /etc does not stop the keys
+ * from being updated, and a cache that cannot be written keeps serving what it holds.
+ */
 export async function refreshOnce(ctx: RefreshContext, trigger: string, geniGet: boolean): Promise<RefreshOutcome> {
   const started = performance.now();
   const { paths, config, cache, logger } = ctx;
   const useGeniGet = geniGet && config.geniGet.enabled;
+  const faults: string[] = [];
+  const tryCache = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      faults.push(`cache: could not ${what}: ${message(err)}`);
+    }
+  };
 
   let identity: IdentityResult | undefined;
   let identityError: string | undefined;
   try {
     identity = await refreshIdentity(paths, config, { geniGet: useGeniGet, logger });
-    cache.setMeta(META_IDENTITY, JSON.stringify(identity));
-    cache.setMeta(META_IDENTITY_ERROR, '');
   } catch (err) {
-    if (!(err instanceof InputError)) throw err;
-    identityError = err.message;
-    cache.setMeta(META_IDENTITY_ERROR, identityError);
-    logger.error({ where: err.where, value: err.value, rule: err.rule }, `identity refused: ${err.message}`);
+    if (err instanceof InputError) {
+      identityError = err.message;
+      logger.error({ where: err.where, value: err.value, rule: err.rule }, `identity refused: ${err.message}`);
+    } else {
+      identityError = `identity files not updated: ${message(err)}`;
+      logger.error({ err: message(err) }, identityError);
+    }
+    faults.push(identityError);
   }
+  tryCache('record the identity', () => {
+    if (identity) cache.setMeta(META_IDENTITY, JSON.stringify(identity));
+    cache.setMeta(META_IDENTITY_ERROR, identityError ?? '');
+  });
   const identityMs = performance.now() - started;
 
   const vnodeId = identity?.facts.vmname?.value;
   const sources = await collectKeySources(paths, { vnodeId, geniGet: useGeniGet, timeoutMs: config.geniGet.timeoutMs, logger });
+  const states = new Map(cache.sources().map((s) => [s.id, s]));
   let changed = false;
+  let confirmInMs: number | undefined;
   const applied: string[] = [];
-  const stale: string[] = [];
+  const kept: string[] = [];
   for (const result of sources) {
-    const outcome = cache.applySource(result);
-    changed ||= outcome.changed;
-    (outcome.applied ? applied : stale).push(result.id);
-    for (const problem of result.problems) {
-      logger.warn({ source: result.id, where: problem.where }, problem.message);
+    for (const problem of result.problems) logger.warn({ source: result.id, where: problem.where }, problem.message);
+    const verdict = ctx.shrinkGuard.check(result, states.get(result.id));
+    if (!verdict.apply) {
+      kept.push(result.id);
+      confirmInMs = Math.min(confirmInMs ?? Infinity, verdict.confirmInMs);
+      logger.warn({ source: result.id }, `keeping last good data: ${verdict.reason}`);
+      continue;
     }
-    if (!outcome.applied) logger.warn({ source: result.id, status: result.status }, `keeping last good data: ${outcome.reason}`);
+    try {
+      const outcome = cache.applySource(result);
+      changed ||= outcome.changed;
+      (outcome.applied ? applied : kept).push(result.id);
+      if (!outcome.applied) logger.warn({ source: result.id, status: result.status }, `keeping last good data: ${outcome.reason}`);
+    } catch (err) {
+      kept.push(result.id);
+      faults.push(`cache: could not store ${result.id}: ${message(err)}`);
+    }
   }
   // A user's authorized_keys stops being a source only when a complete accounts file says so.
   const accounts = sources.find((s) => s.id.startsWith('tmcc'));
-  if (accounts?.status === 'ok') {
+  if (accounts?.status === 'ok' && applied.includes(accounts.id)) {
     const current = new Set(sources.map((s) => s.id));
-    for (const state of cache.sources()) {
-      if (state.id.startsWith('authorized_keys:') && !current.has(state.id)) changed = cache.dropSource(state.id) || changed;
+    for (const state of states.values()) {
+      if (state.id.startsWith('authorized_keys:') && !current.has(state.id)) {
+        tryCache(`drop ${state.id}`, () => (changed = cache.dropSource(state.id) || changed));
+      }
     }
   }
   const users = cache.users();
@@ -81,9 +121,11 @@ export async function refreshOnce(ctx: RefreshContext, trigger: string, geniGet:
   ];
   const durationMs = Math.round((performance.now() - started) * 10) / 10;
   const keys = cache.sliceKeys().length;
-  const summary = `${users.length} users, ${keys} keys; applied ${applied.join(', ') || 'none'}${stale.length ? `; stale ${stale.join(', ')}` : ''}`;
   const filesChanged = identity ? identity.written.length > 0 : false;
-  cache.recordRefresh({ at: Date.now(), trigger, durationMs, changed: changed || filesChanged, summary });
+  changed ||= filesChanged;
+  const summary = `${users.length} users, ${keys} keys; applied ${applied.join(', ') || 'none'}${kept.length ? `; kept last good ${kept.join(', ')}` : ''}`;
+  tryCache('record the refresh', () => cache.recordRefresh({ at: Date.now(), trigger, durationMs, changed, summary }));
+  for (const f of faults.slice(identityError ? 1 : 0)) logger.error(f);
   logger.info(
     {
       trigger,
@@ -94,11 +136,11 @@ export async function refreshOnce(ctx: RefreshContext, trigger: string, geniGet:
       written: identity?.written,
       users: users.length,
       keys,
-      changed: changed || filesChanged,
-      stale,
-      identityError,
+      changed,
+      stale: kept,
+      faults: faults.length ? faults : undefined,
     },
     'refresh',
   );
-  return { identity, identityError, sources, watchPaths, changed: changed || filesChanged };
+  return { identity, identityError, sources, watchPaths, changed, faults, confirmInMs };
 }

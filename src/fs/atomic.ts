@@ -4,10 +4,28 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 
-/** Create a directory (and parents) and force its mode, even if it already existed. */
+/**
+ * Create a directory (and parents) and force its mode, even if it already existed. Touches
+ * nothing when it is already right, so a read-only file system with a correct tree is fine.
+ */
 export function ensureDir(dir: string, mode: number): void {
   fs.mkdirSync(dir, { recursive: true, mode });
-  fs.chmodSync(dir, mode);
+  if ((fs.statSync(dir).mode & 0o7777) !== mode) fs.chmodSync(dir, mode);
+}
+
+/** Temp files our atomic writes leave when killed mid-write: `.<name>.<12 hex>.tmp`. */
+const TEMP_RE = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/** Remove temp files a killed writer left in `dir`; returns their names. */
+export function removeStaleTemps(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => TEMP_RE.test(n));
+  } catch {
+    return [];
+  }
+  for (const n of names) fs.rmSync(path.join(dir, n), { force: true });
+  return names;
 }
 
 /** Read a file, or undefined when it does not exist. Other errors propagate. */
@@ -25,6 +43,15 @@ export function readIfExists(file: string): Buffer | undefined {
  * file already holds exactly these bytes with this mode, true when it was written.
  */
 export function writeFileAtomic(file: string, data: string | Buffer, mode: number): boolean {
+  try {
+    return writeAtomically(file, data, mode);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`could not write ${file}: ${e.code ?? e.message}`), { code: e.code, cause: err });
+  }
+}
+
+function writeAtomically(file: string, data: string | Buffer, mode: number): boolean {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   const current = readIfExists(file);
   if (current && current.equals(bytes) && (fs.statSync(file).mode & 0o7777) === mode) return false;
