@@ -7,6 +7,7 @@ command -v python3 >/dev/null 2>&1 || need="$need python3"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
 [ -x /usr/sbin/sshd ] || need="$need openssh-server"
+command -v strace >/dev/null 2>&1 || need="$need strace"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "tests need:$need (install them, or run as root so this script can)" >&2

@@ -117,7 +117,20 @@ export async function run({ quick, log }: PartOptions): Promise<PartResult> {
     const wantKeys = current.accounts === 0 ? baseline : baseline + 1;
     let served: number;
     try {
-      served = totalKeys(keysOfReply((await postRaw({ port: d.port }, GET_SSH_KEYS, { timeoutMs: 5000 })).body));
+      const ask = async (): Promise<number> => totalKeys(keysOfReply((await postRaw({ port: d!.port }, GET_SSH_KEYS, { timeoutMs: 5000 })).body));
+      served = await ask();
+      // A file that now holds fewer keys than the cache is applied only once it has stayed so for
+      // the daemon's shrink settle time (2 s): until then the last good (larger) set is served.
+      const settleBy = Date.now() + 6000;
+      while (served > wantKeys && Date.now() < settleBy) {
+        await new Promise((r) => setTimeout(r, 100));
+        const now = await ask();
+        if (baseline && now < baseline) {
+          served = now;
+          break;
+        }
+        served = now;
+      }
     } catch (err) {
       c.fewerKeys++;
       note(`${after}: GetSSHKeys failed after the restart: ${(err as Error).message}`);
