@@ -5,21 +5,50 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { copyTree, goodTrees, ownFixtures } from '../helpers/fixtures.js';
 import { startDaemon, getSshKeys, keyCount, until, runCli } from '../helpers/daemon.js';
+import { python } from '../api/helpers.js';
 
 const pnode = path.join(ownFixtures, 'emulab-pnode');
 const accountsOf = (root: string): string => path.join(root, 'var/emulab/boot/tmcc/accounts');
 const NEW_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPBYmlXywJOOQ4btR4iEdl9KIOqT7sFgGH3W8+aXrhQJ ben@new';
 
-test.serial('every fixture tree: the daemon serves the expected GetSSHKeys and writes the slice name', async (t) => {
+test.serial('every fixture tree: Python xmlrpc.client gets the expected GetSSHKeys over TCP and the Unix socket', async (t) => {
   for (const tree of goodTrees()) {
     const root = copyTree(tree.source);
     const d = await startDaemon(root);
     try {
-      t.deepEqual(await getSshKeys(d.port), tree.expected.GetSSHKeys, tree.label);
       t.is(fs.readFileSync(path.join(root, 'etc/slicename'), 'utf8'), tree.expected.slicename, tree.label);
+      const calls: Array<[string, unknown[]]> = [['GetSSHKeys', []], ['GetRecord', []]];
+      const [tcp, unix] = await python([
+        { transport: 'tcp', url: `http://localhost:${d.port}/`, calls },
+        { transport: 'unix-http10', socket: d.socket!, calls },
+      ]);
+      for (const [how, answers] of [['tcp', tcp], ['unix', unix]] as const) {
+        t.deepEqual(answers![0], { ok: tree.expected.GetSSHKeys }, `${tree.label} over ${how}`);
+        const record = (answers![1] as { ok: Record<string, unknown> }).ok;
+        t.is(record['name'], tree.expected.slicename);
+        t.regex(String(record['type']), /^sliver\./);
+      }
     } finally {
       await d.stop();
     }
+  }
+});
+
+test.serial('after a restart with the key sources deleted, the cached keys are still served', async (t) => {
+  const root = copyTree(pnode);
+  const expected = JSON.parse(fs.readFileSync(path.join(pnode, 'expected.json'), 'utf8')) as { GetSSHKeys: Record<string, string> };
+  let d = await startDaemon(root);
+  t.deepEqual(await getSshKeys(d.port), expected.GetSSHKeys);
+  await d.stop();
+  fs.rmSync(path.dirname(accountsOf(root)), { recursive: true });
+  d = await startDaemon(root);
+  try {
+    t.deepEqual(await getSshKeys(d.port), expected.GetSSHKeys);
+    const status = await runCli(['status', '--root', root, '--json']);
+    const report = JSON.parse(status.stdout) as { sources: Array<{ id: string; stale: boolean }> };
+    t.true(report.sources.find((s) => s.id === 'tmcc:accounts')?.stale);
+  } finally {
+    await d.stop();
   }
 });
 
