@@ -48,3 +48,26 @@ export async function guard(usage: string, body: () => Promise<number> | number)
     return 1;
   }
 }
+
+type Parsed<O extends NonNullable<ParseArgsConfig['options']>> = ReturnType<typeof parse<O>>;
+
+/**
+ * A command's `main`: parses the common options plus `extra`, prints `usage` for --help, and runs
+ * `body` under `guard` (usage errors exit 2, anything else 1, one line on stderr).
+ */
+export function command<const O extends NonNullable<ParseArgsConfig['options']>>(
+  usage: string,
+  extra: O,
+  allowPositionals: boolean,
+  body: (parsed: Parsed<O>) => Promise<number> | number,
+): (args: string[]) => Promise<number> {
+  return (args) =>
+    guard(usage, () => {
+      const parsed = parse(args, extra, allowPositionals);
+      if ((parsed.values as { help?: boolean }).help) {
+        process.stdout.write(usage);
+        return 0;
+      }
+      return body(parsed);
+    });
+}

@@ -1,24 +1,17 @@
 // sliceid once: derive the identity, issue GIDs as needed, write the three files, exit.
 import { formatWhere, type Where } from '../errors.js';
 import { refreshIdentity, type IdentityResult } from '../identity/index.js';
-import { guard, parse, setup } from './common.js';
+import { command, setup } from './common.js';
 
 const USAGE = 'usage: sliceid once [--root DIR] [--config FILE] [--json] [--no-geni-get]\n';
 
-export async function main(args: string[]): Promise<number> {
-  return guard(USAGE, async () => {
-    const { values } = parse(args, { 'no-geni-get': { type: 'boolean', default: false } });
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    const { paths, config, configFile } = setup(values);
-    const result = await refreshIdentity(paths, config, { geniGet: !values['no-geni-get'] });
-    if (values.json) process.stdout.write(`${JSON.stringify({ ...result, configFile: configFile ?? null })}\n`);
-    else process.stdout.write(summary(result, configFile));
-    return 0;
-  });
-}
+export const main = command(USAGE, { 'no-geni-get': { type: 'boolean', default: false } }, false, async ({ values }) => {
+  const { paths, config, configFile } = setup(values);
+  const result = await refreshIdentity(paths, config, { geniGet: !values['no-geni-get'] });
+  if (values.json) process.stdout.write(`${JSON.stringify({ ...result, configFile: configFile ?? null })}\n`);
+  else process.stdout.write(summary(result, configFile));
+  return 0;
+});
 
 const from = (w: Where | undefined): string => (w ? formatWhere(w) : 'unknown');
 

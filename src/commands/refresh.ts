@@ -1,25 +1,18 @@
 // sliceid refresh: ask the running daemon for a full refresh (SIGHUP), including geni-get.
 import { livePid } from '../fs/pidfile.js';
 import { nodePaths } from '../paths.js';
-import { guard, parse } from './common.js';
+import { command } from './common.js';
 
 const USAGE = 'usage: sliceid refresh [--root DIR]\n';
 
-export async function main(args: string[]): Promise<number> {
-  return guard(USAGE, () => {
-    const { values } = parse(args, {});
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    const paths = nodePaths(values.root);
-    const pid = livePid(paths.pidFile);
-    if (pid === undefined) {
-      process.stderr.write(`sliceid: no running daemon (pidfile ${paths.pidFile} missing or stale); start it with "sliceid run"\n`);
-      return 1;
-    }
-    process.kill(pid, 'SIGHUP');
-    process.stdout.write(`asked sliceid (pid ${pid}) for a full refresh\n`);
-    return 0;
-  });
-}
+export const main = command(USAGE, {}, false, ({ values }) => {
+  const paths = nodePaths(values.root);
+  const pid = livePid(paths.pidFile);
+  if (pid === undefined) {
+    process.stderr.write(`sliceid: no running daemon (pidfile ${paths.pidFile} missing or stale); start it with "sliceid run"\n`);
+    return 1;
+  }
+  process.kill(pid, 'SIGHUP');
+  process.stdout.write(`asked sliceid (pid ${pid}) for a full refresh\n`);
+  return 0;
+});

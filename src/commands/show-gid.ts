@@ -1,33 +1,26 @@
 // sliceid show-gid FILE: decode a GID chain and say whether it verifies (for image maintainers).
 import fs from 'node:fs';
 import { parseGidChain, verifyGidChain, type GidInfo } from '../identity/gid.js';
-import { guard, parse, UsageError } from './common.js';
+import { UsageError, command } from './common.js';
 
 const USAGE = 'usage: sliceid show-gid FILE [--json]\n';
 
-export async function main(args: string[]): Promise<number> {
-  return guard(USAGE, () => {
-    const { values, positionals } = parse(args, {}, true);
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    if (positionals.length !== 1) throw new UsageError(positionals.length ? 'one FILE only' : 'FILE is missing');
-    const file = positionals[0]!;
-    const text = fs.readFileSync(file, 'utf8');
-    const chain = parseGidChain(text);
-    const check = verifyGidChain(chain);
-    if (values.json) {
-      const certificates = chain.map(({ pem: _pem, ...rest }) => rest);
-      process.stdout.write(
-        `${JSON.stringify({ file, certificates, verified: check.ok, selfRooted: check.selfRooted, problems: check.problems, warnings: check.warnings })}\n`,
-      );
-    } else {
-      process.stdout.write(render(file, chain, check));
-    }
-    return check.ok ? 0 : 1;
-  });
-}
+export const main = command(USAGE, {}, true, ({ values, positionals }) => {
+  if (positionals.length !== 1) throw new UsageError(positionals.length ? 'one FILE only' : 'FILE is missing');
+  const file = positionals[0]!;
+  const text = fs.readFileSync(file, 'utf8');
+  const chain = parseGidChain(text);
+  const check = verifyGidChain(chain);
+  if (values.json) {
+    const certificates = chain.map(({ pem: _pem, ...rest }) => rest);
+    process.stdout.write(
+      `${JSON.stringify({ file, certificates, verified: check.ok, selfRooted: check.selfRooted, problems: check.problems, warnings: check.warnings })}\n`,
+    );
+  } else {
+    process.stdout.write(render(file, chain, check));
+  }
+  return check.ok ? 0 : 1;
+});
 
 function render(file: string, chain: readonly GidInfo[], check: ReturnType<typeof verifyGidChain>): string {
   const out: string[] = [`${file}: ${chain.length} certificate${chain.length === 1 ? '' : 's'}`];

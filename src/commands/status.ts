@@ -2,7 +2,7 @@
 // their reason), the last refresh, the state of the three files, and whether the API answers.
 import fs from 'node:fs';
 import http from 'node:http';
-import { guard, parse } from './common.js';
+import { command } from './common.js';
 import { nodePaths, type NodePaths } from '../paths.js';
 import { formatWhere } from '../errors.js';
 import { livePid } from '../fs/pidfile.js';
@@ -177,15 +177,8 @@ export function formatStatus(r: StatusReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function main(args: string[]): Promise<number> {
-  return guard(USAGE, async () => {
-    const { values } = parse(args, {});
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    const report = await collectStatus(nodePaths(values.root));
-    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
-    return !report.daemon.running ? 3 : report.problems.length ? 1 : 0;
-  });
-}
+export const main = command(USAGE, {}, false, async ({ values }) => {
+  const report = await collectStatus(nodePaths(values.root));
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  return !report.daemon.running ? 3 : report.problems.length ? 1 : 0;
+});

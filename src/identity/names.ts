@@ -221,23 +221,17 @@ export function deriveIdentity(facts: Facts): Identity {
     return host;
   };
 
-  // Slice URN given (config or geni-get): parse it first, its top level may give the domain.
-  let givenSlice: { parsed: ParsedUrn; fact: Fact } | undefined;
-  if (facts.sliceUrn) {
-    const f = facts.sliceUrn;
+  // A URN given outright (config or geni-get): it must parse and be of the expected type.
+  const given = (f: Fact | undefined, type: string): { parsed: ParsedUrn; fact: Fact } | undefined => {
+    if (!f) return undefined;
     const parsed = parseUrn(f.value);
     if (!parsed) refuse(f, URN_RULE);
-    if (parsed.type !== 'slice') refuse(f, `is a URN of type ${JSON.stringify(parsed.type)}, not a slice URN`);
-    givenSlice = { parsed, fact: f };
-  }
-  let givenNode: { parsed: ParsedUrn; fact: Fact } | undefined;
-  if (facts.nodeUrn) {
-    const f = facts.nodeUrn;
-    const parsed = parseUrn(f.value);
-    if (!parsed) refuse(f, URN_RULE);
-    if (parsed.type !== 'node') refuse(f, `is a URN of type ${JSON.stringify(parsed.type)}, not a node URN`);
-    givenNode = { parsed, fact: f };
-  }
+    if (parsed.type !== type) refuse(f, `is a URN of type ${JSON.stringify(parsed.type)}, not a ${type} URN`);
+    return { parsed, fact: f };
+  };
+  // The slice URN's top level may give the domain.
+  const givenSlice = given(facts.sliceUrn, 'slice');
+  const givenNode = given(facts.nodeUrn, 'node');
 
   // Domain: domain fact > the top level of a node URN set in the config > host name minus
   // nickname. (Not the slice URN's: a slice may belong to another authority than the node.)
