@@ -2,10 +2,10 @@
 // Keys may be written snake_case (`allow_non_loopback`, `slice_urn`) or camelCase; unknown keys
 // and bad values are refused with an InputError naming the file, the line and the rule.
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
-import { z } from 'zod';
+import type { z as Z } from 'zod';
 import { InputError } from './errors.js';
 import type { NodePaths } from './paths.js';
 import { FACT_NAMES, type FactName } from './sources/facts.js';
@@ -33,12 +33,25 @@ export interface Config {
 
 const isLoopback = (addr: string): boolean => addr === '::1' || /^127\./.test(addr);
 
-const factsShape = Object.fromEntries(
-  FACT_NAMES.map((name) => [name, z.string().trim().min(1, 'must not be empty').optional()]),
-) as Record<FactName, z.ZodOptional<z.ZodString>>;
+// zod and smol-toml are loaded only when a config file is read: a node without one (the common
+// case) starts without them. Both ship CommonJS builds, so they load synchronously.
+const require = createRequire(import.meta.url);
 
-const schema = z
-  .strictObject({
+/** Every default, used by the schema and, without loading it, by defaultConfig(). */
+const DEFAULTS = {
+  gid: { validityDays: 1826, renewBeforeDays: 30 },
+  geniGet: { enabled: true, timeoutMs: 3000 },
+  api: { port: 812, listen: ['127.0.0.1', '::1'] as string[], socket: null as string | null, allowNonLoopback: false },
+  log: { level: 'info' },
+} as const;
+
+function buildSchema() {
+  const { z } = require('zod') as typeof import('zod');
+  const factsShape = Object.fromEntries(
+    FACT_NAMES.map((name) => [name, z.string().trim().min(1, 'must not be empty').optional()]),
+  ) as Record<FactName, Z.ZodOptional<Z.ZodString>>;
+
+  return z.strictObject({
     facts: z.strictObject(factsShape).prefault({}),
     authority: z
       .strictObject({
@@ -48,8 +61,8 @@ const schema = z
       .optional(),
     gid: z
       .strictObject({
-        validityDays: z.number().int('must be a whole number of days').min(1).max(36500).default(1826),
-        renewBeforeDays: z.number().int('must be a whole number of days').min(0).default(30),
+        validityDays: z.number().int('must be a whole number of days').min(1).max(36500).default(DEFAULTS.gid.validityDays),
+        renewBeforeDays: z.number().int('must be a whole number of days').min(0).default(DEFAULTS.gid.renewBeforeDays),
       })
       .prefault({})
       .refine((g) => g.renewBeforeDays < g.validityDays, {
@@ -58,18 +71,18 @@ const schema = z
       }),
     geniGet: z
       .strictObject({
-        enabled: z.boolean().default(true),
-        timeoutMs: z.number().int().min(1).max(600000).default(3000),
+        enabled: z.boolean().default(DEFAULTS.geniGet.enabled),
+        timeoutMs: z.number().int().min(1).max(600000).default(DEFAULTS.geniGet.timeoutMs),
       })
       .prefault({}),
     api: z
       .strictObject({
-        port: z.number().int('must be a whole number').min(0).max(65535).default(812),
+        port: z.number().int('must be a whole number').min(0).max(65535).default(DEFAULTS.api.port),
         listen: z
           .array(z.string().refine((a) => net.isIP(a) !== 0, 'must be an IP address literal'))
-          .default(['127.0.0.1', '::1']),
-        socket: z.string().nullable().default(null),
-        allowNonLoopback: z.boolean().default(false),
+          .default(() => [...DEFAULTS.api.listen]),
+        socket: z.string().nullable().default(DEFAULTS.api.socket),
+        allowNonLoopback: z.boolean().default(DEFAULTS.api.allowNonLoopback),
       })
       .prefault({})
       .superRefine((api, ctx) => {
@@ -85,12 +98,23 @@ const schema = z
           }
         });
       }),
-    log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+    log: z.strictObject({ level: z.enum(LOG_LEVELS).default(DEFAULTS.log.level) }).prefault({}),
   });
+}
+
+let schemaMemo: ReturnType<typeof buildSchema> | undefined;
+const schema = (): ReturnType<typeof buildSchema> => (schemaMemo ??= buildSchema());
 
 /** The configuration with every default, as used when no file exists. */
 export function defaultConfig(): Config {
-  return schema.parse({}) as Config;
+  // What schema().parse({}) gives, member for member, without loading zod.
+  return {
+    facts: {},
+    gid: { ...DEFAULTS.gid },
+    geniGet: { ...DEFAULTS.geniGet },
+    api: { ...DEFAULTS.api, listen: [...DEFAULTS.api.listen] },
+    log: { ...DEFAULTS.log },
+  };
 }
 
 /**
@@ -115,11 +139,12 @@ export function loadConfig(paths: NodePaths, file?: string): { config: Config; f
 /** Parse and validate config text; `file` names it in errors and decides TOML vs JSON. */
 export function parseConfig(text: string, file: string, paths: NodePaths): Config {
   const json = file.toLowerCase().endsWith('.json');
+  const { parse: parseToml, TomlError } = json ? { parse: undefined, TomlError: undefined } : (require('smol-toml') as typeof import('smol-toml'));
   let raw: unknown;
   try {
-    raw = json ? JSON.parse(text) : parseToml(text);
+    raw = json ? JSON.parse(text) : parseToml!(text);
   } catch (err) {
-    if (err instanceof TomlError) {
+    if (TomlError && err instanceof TomlError) {
       throw new InputError({ source: file, line: err.line }, text.split('\n')[err.line - 1]?.trim() ?? '', `is not valid TOML: ${firstLine(err.message)}`);
     }
     const msg = (err as Error).message;
@@ -130,7 +155,7 @@ export function parseConfig(text: string, file: string, paths: NodePaths): Confi
   }
   const spelled = new Map<string, string>(); // camelCase path -> the file's own spelling
   const camel = camelKeys(raw, [], [], spelled, file, text, json);
-  const result = schema.safeParse(camel);
+  const result = schema().safeParse(camel);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const more = result.error.issues.length - 1;
@@ -214,7 +239,7 @@ function camelKeys(
 }
 
 function knownKeys(tablePath: string[]): string[] {
-  let shape: unknown = schema;
+  let shape: unknown = schema();
   for (const part of tablePath) {
     const s = unwrap(shape);
     shape = s?.shape?.[part];
