@@ -1,10 +1,29 @@
 // GIDs (SFA sfa/trust/gid.py, GENI certificate spec, spec section 3): build, parse and verify.
 // node-forge assembles the certificate; node:crypto makes keys and signatures.
+//
+// node-forge (about 40 modules, ~12 MB resident) is loaded only when a GID is built or a
+// certificate falls outside what the small DER reader below takes: a daemon whose GIDs are
+// current (a warm start, every refresh that re-issues nothing) never loads it.
 import crypto from 'node:crypto';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type forge from 'node-forge';
 import { parseUrn, urnToHrn, hrnIsAuthorityOf } from './names.js';
 
-const { asn1, pki } = forge;
+type Forge = typeof forge;
+let forgeMemo: Forge | undefined;
+/** node-forge, loaded on first use (it is CommonJS, so synchronously). */
+function loadForge(): Forge {
+  return (forgeMemo ??= createRequire(import.meta.url)('node-forge') as Forge);
+}
+
+// ASN.1 tag classes and universal types (as forge numbers them).
+const CLASS_UNIVERSAL = 0x00;
+const CLASS_CONTEXT_SPECIFIC = 0x80;
+const TYPE_BOOLEAN = 1;
+const TYPE_BITSTRING = 3;
+const TYPE_UTF8 = 12;
+const TYPE_UTCTIME = 23;
+const TYPE_BMPSTRING = 30;
 const OID_CN = '2.5.4.3';
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 const OID_SUBJECT_ALT_NAME = '2.5.29.17';
@@ -47,6 +66,8 @@ export interface GidRequest {
 
 /** Build and sign one GID; returns its PEM (LF line ends). */
 export function buildGid(req: GidRequest): string {
+  const forge = loadForge();
+  const { asn1, pki } = forge;
   const subjectHrn = urnToHrn(req.urn);
   const subject = [{ type: OID_CN, value: subjectHrn, valueTagClass: asn1.Type.UTF8 } as unknown as forge.pki.CertificateField];
   const issuerKey = crypto.createPrivateKey(req.issuer?.key ?? req.subjectKey);
@@ -88,6 +109,8 @@ export function buildGid(req: GidRequest): string {
 
 /** The subject attributes of a certificate, decoded by forge from its ASN.1 (any key type). */
 function issuerSubject(certPem: string): forge.pki.CertificateField[] {
+  const forge = loadForge();
+  const { asn1 } = forge;
   const block = splitPem(certPem)[0];
   if (!block) throw new Error('the issuer certificate holds no PEM certificate');
   const root = asn1.fromDer(forge.util.createBuffer(forge.pem.decode(block)[0]!.body));
@@ -137,18 +160,150 @@ export function splitPem(text: string): string[] {
   return [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => `${m[0].replace(/\r\n/g, '\n')}\n`);
 }
 
-type Node = forge.asn1.Asn1;
-const kids = (n: Node | undefined): Node[] => (n && Array.isArray(n.value) ? (n.value as Node[]) : []);
+/** An ASN.1 node as node-forge gives it: primitive values as binary strings, constructed as lists. */
+interface Node {
+  readonly tagClass: number;
+  readonly type: number;
+  readonly value: string | Node[];
+}
+
+/** What parsing needs from an ASN.1 library; DER and values are binary strings, as in forge. */
+interface Decoder {
+  /** The DER of one PEM certificate block. */
+  pemBody(block: string): string;
+  fromDer(der: string): Node;
+  derToOid(der: string): string;
+  utcTimeToDate(text: string): Date;
+  generalizedTimeToDate(text: string): Date;
+}
+
+const kids = (n: Node | undefined): Node[] => (n && Array.isArray(n.value) ? n.value : []);
 const bytesOf = (n: Node | undefined): string => (n && typeof n.value === 'string' ? n.value : '');
+
+/** Input the small reader leaves to node-forge (which then parses it, or refuses it, as always). */
+class NotPlainDer extends Error {}
+
+/**
+ * A DER reader for certificates as they are normally encoded: definite lengths, one-byte tags,
+ * even-length BMPStrings, well-formed OIDs, UTCTime/GeneralizedTime in Z form. It gives exactly
+ * the nodes node-forge's fromDer gives for such input (including forge's habit of decoding a BIT
+ * STRING that holds ASN.1, and of reading a BMPString as UTF-16 code units); anything else throws
+ * NotPlainDer and the caller asks forge.
+ */
+const plainDer: Decoder = {
+  pemBody(block) {
+    const m = /^-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/\r\n]*={0,2})\r?\n-----END CERTIFICATE-----\r?\n?$/.exec(block);
+    const b64 = m?.[1]!.replace(/\r?\n/g, '');
+    if (b64 === undefined || b64.length % 4 !== 0 || b64.length === 0) throw new NotPlainDer('PEM');
+    return Buffer.from(b64, 'base64').toString('latin1');
+  },
+  fromDer(der) {
+    const [node, next] = readDer(der, 0, der.length, 0, true);
+    if (next !== der.length) throw new NotPlainDer('bytes after the DER value');
+    return node;
+  },
+  derToOid(der) {
+    if (der.length === 0 || der.charCodeAt(der.length - 1) & 0x80) throw new NotPlainDer('OID');
+    let oid = '';
+    let value = 0;
+    for (let i = 0; i < der.length; i++) {
+      if (value > 0x3fffffffffff) throw new NotPlainDer('OID arc too large');
+      const b = der.charCodeAt(i);
+      value = value * 128 + (b & 0x7f);
+      if (b & 0x80) continue;
+      oid += oid === '' ? (value < 80 ? `${Math.floor(value / 40)}.${value % 40}` : `2.${value - 80}`) : `.${value}`;
+      value = 0;
+    }
+    return oid;
+  },
+  utcTimeToDate(text) {
+    if (!/^\d{12}Z$/.test(text)) throw new NotPlainDer('UTCTime');
+    const yy = Number(text.slice(0, 2));
+    return utcDate(yy >= 50 ? 1900 + yy : 2000 + yy, text.slice(2));
+  },
+  generalizedTimeToDate(text) {
+    if (!/^\d{14}Z$/.test(text)) throw new NotPlainDer('GeneralizedTime');
+    return utcDate(Number(text.slice(0, 4)), text.slice(4));
+  },
+};
+
+/** MMDDhhmmss of `year`, UTC, set field by field as forge does (no two-digit-year mapping). */
+function utcDate(year: number, rest: string): Date {
+  const n = (at: number): number => Number(rest.slice(at, at + 2));
+  const date = new Date(0);
+  date.setUTCFullYear(year, n(0) - 1, n(2));
+  date.setUTCHours(n(4), n(6), n(8), 0);
+  return date;
+}
+
+/** One TLV at `pos` (bounded by `end`): the node and where the next one starts. */
+function readDer(s: string, pos: number, end: number, depth: number, decodeBitStrings: boolean): [Node, number] {
+  if (depth >= 64 || end - pos < 2) throw new NotPlainDer('DER');
+  const b1 = s.charCodeAt(pos++);
+  const tagClass = b1 & 0xc0;
+  const type = b1 & 0x1f;
+  if (type === 0x1f) throw new NotPlainDer('multi-byte tag');
+  let length = s.charCodeAt(pos++);
+  if (length & 0x80) {
+    const n = length & 0x7f;
+    if (n === 0 || n > 3 || end - pos < n) throw new NotPlainDer('DER length');
+    length = 0;
+    for (let k = 0; k < n; k++) length = length * 256 + s.charCodeAt(pos++);
+  }
+  if (length > end - pos) throw new NotPlainDer('DER length');
+  const stop = pos + length;
+  if (b1 & 0x20) {
+    const value: Node[] = [];
+    while (pos < stop) {
+      const [child, next] = readDer(s, pos, stop, depth + 1, decodeBitStrings);
+      value.push(child);
+      pos = next;
+    }
+    return [{ tagClass, type, value }, stop];
+  }
+  // forge reads a BIT STRING with no unused bits that holds exactly one ASN.1 value as that value.
+  if (decodeBitStrings && tagClass === CLASS_UNIVERSAL && type === TYPE_BITSTRING && length > 1 && s.charCodeAt(pos) === 0) {
+    try {
+      const [inner, next] = readDer(s, pos + 1, stop, depth + 1, false);
+      if (next === stop && (inner.tagClass === CLASS_UNIVERSAL || inner.tagClass === CLASS_CONTEXT_SPECIFIC)) {
+        return [{ tagClass, type, value: [inner] }, stop];
+      }
+    } catch {
+      // plain bits
+    }
+  }
+  if (type === TYPE_BMPSTRING) {
+    if (length % 2 !== 0) throw new NotPlainDer('BMPString');
+    let value = '';
+    for (; pos < stop; pos += 2) value += String.fromCharCode((s.charCodeAt(pos) << 8) | s.charCodeAt(pos + 1));
+    return [{ tagClass, type, value }, stop];
+  }
+  return [{ tagClass, type, value: s.slice(pos, stop) }, stop];
+}
+
+let forgeDecoderMemo: Decoder | undefined;
+/** node-forge's own reader: the reference, and the way for certificates plainDer leaves. */
+function forgeDecoder(): Decoder {
+  if (forgeDecoderMemo) return forgeDecoderMemo;
+  const forge = loadForge();
+  const { asn1 } = forge;
+  return (forgeDecoderMemo = {
+    pemBody: (block) => forge.pem.decode(block)[0]!.body,
+    fromDer: (der) => asn1.fromDer(forge.util.createBuffer(der)) as unknown as Node,
+    derToOid: (der) => asn1.derToOid(der),
+    utcTimeToDate: (text) => asn1.utcTimeToDate(text),
+    generalizedTimeToDate: (text) => asn1.generalizedTimeToDate(text),
+  });
+}
 
 function decodeString(n: Node): string {
   const raw = Buffer.from(bytesOf(n), 'binary');
-  if (n.type === asn1.Type.UTF8) return raw.toString('utf8');
-  if (n.type === asn1.Type.BMPSTRING) return raw.swap16().toString('utf16le');
+  if (n.type === TYPE_UTF8) return raw.toString('utf8');
+  if (n.type === TYPE_BMPSTRING) return raw.swap16().toString('utf16le');
   return raw.toString('latin1');
 }
 
-function nameInfo(name: Node | undefined): { cn: string | undefined; count: number } {
+function nameInfo(asn1: Decoder, name: Node | undefined): { cn: string | undefined; count: number } {
   let cn: string | undefined;
   let count = 0;
   for (const rdn of kids(name)) {
@@ -161,26 +316,42 @@ function nameInfo(name: Node | undefined): { cn: string | undefined; count: numb
   return { cn, count };
 }
 
-function timeOf(n: Node | undefined): Date {
+function timeOf(asn1: Decoder, n: Node | undefined): Date {
   if (!n) return new Date(NaN);
-  return n.type === asn1.Type.UTCTIME ? asn1.utcTimeToDate(bytesOf(n)) : asn1.generalizedTimeToDate(bytesOf(n));
+  return n.type === TYPE_UTCTIME ? asn1.utcTimeToDate(bytesOf(n)) : asn1.generalizedTimeToDate(bytesOf(n));
 }
 
 /** Decode one certificate (any key type). Throws on text that is not a DER certificate. */
 export function parseGid(pem: string): GidInfo {
   const block = splitPem(pem)[0];
   if (!block) throw new Error('no PEM certificate found');
-  const der = forge.pem.decode(block)[0]!.body;
-  const root = asn1.fromDer(forge.util.createBuffer(der));
+  try {
+    return parseBlock(block, plainDer);
+  } catch (err) {
+    if (!(err instanceof NotPlainDer)) throw err;
+    return parseBlock(block, forgeDecoder());
+  }
+}
+
+/** parseGid through node-forge's reader only (tests compare the two). */
+export function parseGidWithForge(pem: string): GidInfo {
+  const block = splitPem(pem)[0];
+  if (!block) throw new Error('no PEM certificate found');
+  return parseBlock(block, forgeDecoder());
+}
+
+function parseBlock(block: string, asn1: Decoder): GidInfo {
+  const der = asn1.pemBody(block);
+  const root = asn1.fromDer(der);
   const tbs = kids(root)[0];
   const f = kids(tbs);
   let i = 0;
-  if (f[0]?.tagClass === asn1.Class.CONTEXT_SPECIFIC && f[0].type === 0) i++;
+  if (f[0]?.tagClass === CLASS_CONTEXT_SPECIFIC && f[0].type === 0) i++;
   const serial = Buffer.from(bytesOf(f[i++]), 'binary').toString('hex').replace(/^(00)+(?=..)/, '');
   i++; // signature algorithm
-  const issuer = nameInfo(f[i++]);
+  const issuer = nameInfo(asn1, f[i++]);
   const [nb, na] = kids(f[i++]);
-  const subject = nameInfo(f[i++]);
+  const subject = nameInfo(asn1, f[i++]);
   i++; // subjectPublicKeyInfo
   let ca = false;
   let urn: string | undefined;
@@ -188,17 +359,17 @@ export function parseGid(pem: string): GidInfo {
   let email: string | undefined;
   const extensions: string[] = [];
   for (const n of f.slice(i)) {
-    if (n.tagClass !== asn1.Class.CONTEXT_SPECIFIC || n.type !== 3) continue;
+    if (n.tagClass !== CLASS_CONTEXT_SPECIFIC || n.type !== 3) continue;
     for (const ext of kids(kids(n)[0])) {
       const parts = kids(ext);
       const oid = asn1.derToOid(bytesOf(parts[0]));
       const critical = parts.length === 3 && bytesOf(parts[1]) !== '\x00';
-      const value = asn1.fromDer(forge.util.createBuffer(bytesOf(parts[parts.length - 1])));
+      const value = asn1.fromDer(bytesOf(parts[parts.length - 1]));
       const name = oid === OID_BASIC_CONSTRAINTS ? 'basicConstraints' : oid === OID_SUBJECT_ALT_NAME ? 'subjectAltName' : oid;
       extensions.push(critical ? `${name}!` : name);
       if (oid === OID_BASIC_CONSTRAINTS) {
         const first = kids(value)[0];
-        ca = !!first && first.type === asn1.Type.BOOLEAN && bytesOf(first) !== '\x00';
+        ca = !!first && first.type === TYPE_BOOLEAN && bytesOf(first) !== '\x00';
       } else if (oid === OID_SUBJECT_ALT_NAME) {
         for (const gn of kids(value)) {
           const text = Buffer.from(bytesOf(gn), 'binary').toString('latin1');
@@ -229,8 +400,8 @@ export function parseGid(pem: string): GidInfo {
     uuid,
     email,
     serial,
-    notBefore: timeOf(nb),
-    notAfter: timeOf(na),
+    notBefore: timeOf(asn1, nb),
+    notAfter: timeOf(asn1, na),
     ca,
     extensions,
     pem: block,

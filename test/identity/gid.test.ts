@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildGid, generateRsaKey, newSerial, parseGid, parseGidChain, splitPem, verifyGidChain } from '../../src/identity/gid.js';
+import { buildGid, generateRsaKey, newSerial, parseGid, parseGidChain, parseGidWithForge, splitPem, verifyGidChain } from '../../src/identity/gid.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 const openssl = (args: string[], input?: string): string =>
@@ -180,4 +180,68 @@ test('an SFA-style Python reader (stdlib only) finds the URN in subjectAltName a
   t.is(out.uris[0], SLICE_URN);
   t.regex(out.uris[1]!, /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   t.deepEqual(out.cn, ['emulab\\.net.myproj.myexp']);
+});
+
+// parseGid reads certificates with a small DER reader of its own so that a daemon with current
+// GIDs never loads node-forge; node-forge's reader is the reference it must agree with.
+test('parseGid agrees with the node-forge reader on GIDs and on certificates openssl makes', async (t) => {
+  const { auth, leaf } = await pair({ email: 'op@emulab.net' });
+  const slice = (await pair({ leafUrn: SLICE_URN })).leaf;
+  const dir = tempDir();
+  const key = path.join(dir, 'k.pem');
+  fs.writeFileSync(key, (await keysReady)[2]!);
+  const made = [
+    // GeneralizedTime (notAfter past 2049), openssl's default v3 extensions
+    openssl(['req', '-x509', '-key', key, '-days', '20000', '-subj', '/CN=far future/O=Example', '-set_serial', '0x80ff']),
+    // a multi-attribute subject, non-critical basicConstraints, a SAN with URI, email and DNS names
+    openssl([
+      'req', '-x509', '-key', key, '-days', '30', '-subj', '/C=US/O=Utah/CN=emulab.net',
+      '-addext', 'basicConstraints=CA:TRUE', '-addext', 'subjectAltName=URI:urn:publicid:IDN+emulab.net+authority+sa,URI:URN:UUID:ABCDEF00-0000-4000-8000-000000000001,email:a@b.c,DNS:x.y',
+      '-set_serial', '1',
+    ]),
+    // UTF-8 in the CN
+    openssl(['req', '-x509', '-key', key, '-days', '1', '-utf8', '-subj', '/CN=n\u00f8de\u00e9']),
+    // an EC key (the BIT STRING of the public key is not ASN.1)
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'ec.key'), '-days', '1', '-subj', '/CN=ec']),
+  ];
+  for (const pem of [auth, leaf, slice, ...made]) {
+    const ours = parseGid(pem);
+    t.deepEqual(ours, parseGidWithForge(pem));
+    t.false(Number.isNaN(ours.notAfter.getTime()));
+  }
+  const far = parseGid(made[0]!);
+  t.true(far.notAfter.getUTCFullYear() > 2049);
+  t.is(far.serial, '80ff');
+  t.is(far.subjectAttributes, 2);
+  const sa = parseGid(made[1]!);
+  t.deepEqual([sa.urn, sa.uuid, sa.email, sa.ca, sa.type, sa.cn], ['urn:publicid:IDN+emulab.net+authority+sa', 'abcdef00-0000-4000-8000-000000000001', 'a@b.c', true, 'authority', 'emulab.net']);
+  t.is(parseGid(made[2]!).cn, 'n\u00f8de\u00e9');
+});
+
+test('a PEM block the small reader does not take (spaces in the base64) is read by node-forge alike', async (t) => {
+  const { leaf } = await pair();
+  const spaced = leaf.replace(/\n(?!-----END)/g, ' \n').replace('-----BEGIN CERTIFICATE----- \n', '-----BEGIN CERTIFICATE-----\n');
+  t.not(spaced, leaf);
+  t.deepEqual({ ...parseGid(spaced), pem: '' }, { ...parseGid(leaf), pem: '' });
+  t.throws(() => parseGid('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'));
+  t.throws(() => parseGid('no certificate'), { message: 'no PEM certificate found' });
+});
+
+test('parsing a GID does not load node-forge; building one does', async (t) => {
+  const { leaf } = await pair();
+  const dir = tempDir();
+  const file = path.join(dir, 'leaf.pem');
+  fs.writeFileSync(file, leaf);
+  const gid = new URL('../../src/identity/gid.ts', import.meta.url).href;
+  const script = `
+    import { createRequire } from 'node:module';
+    import fs from 'node:fs';
+    const m = await import(${JSON.stringify(gid)});
+    const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('node-forge'));
+    const info = m.parseGid(fs.readFileSync(${JSON.stringify(file)}, 'utf8'));
+    const afterParse = loaded();
+    m.buildGid({ urn: info.urn, uuid: info.uuid, subjectKey: ${JSON.stringify((await keysReady)[0])}, ca: true, now: new Date(), validityDays: 1 });
+    console.log(JSON.stringify({ urn: info.urn, afterParse, afterBuild: loaded() }));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { encoding: 'utf8' })) as Record<string, unknown>;
+  t.deepEqual(out, { urn: NODE_URN, afterParse: false, afterBuild: true });
 });
