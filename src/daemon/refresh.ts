@@ -107,8 +107,15 @@ export async function refreshOnce(ctx: RefreshContext, trigger: string, geniGet:
   if (accounts?.status === 'ok' && applied.includes(accounts.id)) {
     const current = new Set(sources.map((s) => s.id));
     for (const state of states.values()) {
-      if (state.id.startsWith('authorized_keys:') && !current.has(state.id)) {
+      if (!state.id.startsWith('authorized_keys:') || current.has(state.id)) continue;
+      // Dropping a source loses its keys: the shrink guard confirms it like any other shrink.
+      const verdict = ctx.shrinkGuard.check({ id: state.id, origin: state.origin, status: 'ok', users: [], problems: [] }, state);
+      if (verdict.apply) {
         tryCache(`drop ${state.id}`, () => (changed = cache.dropSource(state.id) || changed));
+      } else {
+        kept.push(state.id);
+        confirmInMs = Math.min(confirmInMs ?? Infinity, verdict.confirmInMs);
+        logger.warn({ source: state.id }, `keeping last good data: no longer listed by the accounts file; ${verdict.reason}`);
       }
     }
   }

@@ -172,7 +172,7 @@ export function parseAccountsLines(input: Lines, source: string): AccountsSource
     report(`unknown accounts line ${JSON.stringify(word.slice(0, 40))}; skipped`);
   }
 
-  const { status, reason } = lineStatus(input, lastFailed, good, problems.length);
+  const { status, reason } = lineStatus(input, lastFailed, good, problems.length, true);
   return {
     id: ACCOUNTS_SOURCE_ID,
     origin: source,

@@ -83,16 +83,21 @@ export function readKeyFile(file: string): ReadOutcome {
 /**
  * Status of a parsed line file: partial when it has NUL bytes or invalid UTF-8, or its last line
  * is unterminated and did not parse (a write cut short); invalid when not one line was usable.
+ * A machine-written file (tmcc's cache) always ends its last line, so there an unterminated last
+ * line is a cut write even when what is left of it still parses (`ADDUSER LOGIN=x UID=1` cut
+ * before HOMEDIR, say).
  */
 export function lineStatus(
   input: Lines,
   lastLineFailed: boolean,
   goodLines: number,
   badLines: number,
+  machineWritten = false,
 ): { status: 'ok' | 'partial' | 'invalid'; reason?: string } {
   if (input.hasNul) return { status: 'partial', reason: 'the file contains NUL bytes (written only in part?)' };
   if (input.invalidUtf8) return { status: 'partial', reason: 'the file is not valid UTF-8 throughout' };
   if (input.unterminated && lastLineFailed) return { status: 'partial', reason: 'the last line is cut short (no newline at the end and it does not parse)' };
+  if (input.unterminated && machineWritten) return { status: 'partial', reason: 'the last line is cut short (no newline at the end)' };
   if (goodLines === 0 && badLines > 0) return { status: 'invalid', reason: `none of its ${badLines} lines is usable` };
   return { status: 'ok' };
 }

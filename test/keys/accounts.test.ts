@@ -97,9 +97,15 @@ test('status: missing when absent or empty, partial when cut or garbled, invalid
   t.is(readAccounts(file).status, 'missing');
   t.regex(readAccounts(file).reason!, /empty/);
 
-  // No final newline but the last line is complete: fine.
+  // tmcc always ends its last line: without the newline the write was cut, even when what is
+  // left still parses (an ADDUSER cut before HOMEDIR, a key cut at a comment).
   fs.writeFileSync(file, `${ADD_ALICE}\nPUBKEY LOGIN=alice KEY="${ED}"`);
+  t.is(readAccounts(file).status, 'partial');
+  t.is(readAccounts(file).users[0]!.keys.length, 1);
+  fs.writeFileSync(file, `${ADD_ALICE}\nPUBKEY LOGIN=alice KEY="${ED}"\n`);
   t.is(readAccounts(file).status, 'ok');
+  fs.writeFileSync(file, 'ADDUSER LOGIN=alice PSWD=* UID=10001 GID=60');
+  t.is(readAccounts(file).status, 'partial');
   // Cut inside the last line.
   fs.writeFileSync(file, `${ADD_ALICE}\nPUBKEY LOGIN=alice KEY="${ED}"\nPUBKEY LOGIN=alice KEY="ssh-rsa AAAAB3Nza`);
   const cut = readAccounts(file);
