@@ -1,26 +1,24 @@
 // sliceid run: the daemon.
 import { createLogger } from '../log.js';
 import { startDaemon } from '../daemon/lifecycle.js';
-import { guard, parse, setup } from './common.js';
+import { command, setup, UsageError } from './common.js';
 
 const USAGE = 'usage: sliceid run [--root DIR] [--config FILE] [--port N] [--socket PATH|--no-socket] [--listen ADDR]...\n';
 
-export async function main(args: string[]): Promise<number> {
-  return guard(USAGE, async () => {
-    const { values } = parse(args, {
-      port: { type: 'string' },
-      socket: { type: 'string' },
-      'no-socket': { type: 'boolean', default: false },
-      listen: { type: 'string', multiple: true },
-    });
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+export const main = command(
+  USAGE,
+  {
+    port: { type: 'string' },
+    socket: { type: 'string' },
+    'no-socket': { type: 'boolean', default: false },
+    listen: { type: 'string', multiple: true },
+  },
+  false,
+  async ({ values }) => {
     const { paths, config, configFile } = setup(values);
     const api = { ...config.api };
     if (values.port !== undefined) {
-      if (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) throw new Error(`--port ${values.port}: not a port number (0-65535)`);
+      if (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) throw new UsageError(`--port ${values.port}: not a port number (0-65535)`);
       api.port = Number(values.port);
     }
     if (values.listen) api.listen = values.listen;
@@ -30,5 +28,5 @@ export async function main(args: string[]): Promise<number> {
     const daemon = await startDaemon({ paths, config: { ...config, api }, configFile, logger });
     await daemon.stopped;
     return 0;
-  });
-}
+  },
+);
