@@ -80,8 +80,8 @@ export interface Child {
   readonly events: EventEmitter;
 }
 
-export function startChild(name: string, cmd: string, args: string[], opts: { cwd?: string } = {}): Child {
-  const proc = spawn(cmd, args, { cwd: opts.cwd ?? projectDir, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startChild(name: string, cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Child {
+  const proc = spawn(cmd, args, { cwd: opts.cwd ?? projectDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   live.add(proc);
   let resolveExit!: () => void;
   const child: Child = {

@@ -63,6 +63,8 @@ const CFG = {
   readyTimeoutMs: 120_000,
   refreshTimeoutMs: 120_000,
 };
+/** What packaging/sliceid.sh sets before it starts node (keep the two in step). */
+const DEPLOYED_ENV = { MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? '2' };
 const SECTIONS = new Set((argv.only ?? 'api,idle,scale,cold').split(',').map((s) => s.trim()));
 const CLI = path.resolve(argv.cli ?? path.join(projectDir, 'dist', 'src', 'cli.js'));
 const FIXTURE = path.resolve(argv.fixture ?? path.join(projectDir, 'test', 'fixtures', 'emulab-pnode'));
@@ -203,7 +205,10 @@ function prepareTree(): string {
 async function startSliceid(root: string, label: string): Promise<Daemon & { startMs: number }> {
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} does not exist: run npm run build (the daemon may not have landed yet), or pass --cli`);
   const t0 = performance.now();
-  const child = startChild(`sliceid(${label})`, process.execPath, [CLI, 'run', '--root', root, '--port', '0', '--socket', path.join(root, 'tmp', 'nodemanager.api')]);
+  // The environment /usr/bin/sliceid (packaging/sliceid.sh) gives the daemon on a node.
+  const child = startChild(`sliceid(${label})`, process.execPath, [CLI, 'run', '--root', root, '--port', '0', '--socket', path.join(root, 'tmp', 'nodemanager.api')], {
+    env: DEPLOYED_ENV,
+  });
   try {
     const { line } = await waitForLine(child, (l) => l.msg === 'ready', CFG.readyTimeoutMs);
     const port = Number(line['port']);
