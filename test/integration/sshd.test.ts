@@ -3,10 +3,32 @@
 import test from 'ava';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { copyTree, ownFixtures, projectDir } from '../helpers/fixtures.js';
 import { startDaemon, until, cliPath } from '../helpers/daemon.js';
+
+/** A directory whose every ancestor is root-owned and not group- or world-writable. */
+function safeParent(): string {
+  const safe = (dir: string): boolean => {
+    for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+      const st = fs.statSync(d);
+      if (st.uid !== 0 || (st.mode & 0o022) !== 0) return false;
+      if (d === path.dirname(d)) return true;
+    }
+  };
+  const candidates = [path.join(projectDir, '.tmp'), '/run', os.homedir(), '/var/lib'];
+  for (const dir of candidates) {
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      if (safe(dir)) return dir;
+    } catch {
+      // not usable; try the next
+    }
+  }
+  throw new Error(`no directory fit for sshd's AuthorizedKeysCommand among ${candidates.join(', ')}`);
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -42,10 +64,9 @@ function ssh(key: string, port: number): Promise<{ code: number | null; out: str
 test('sshd AuthorizedKeysCommand `sliceid authorized-keys %u` admits the cached key and refuses another', async (t) => {
   t.is(process.getuid?.(), 0, 'this test runs sshd and logs in as root: run the tests as root (CI does)');
   const root = copyTree(path.join(ownFixtures, 'emulab-pnode'));
-  // sshd insists that the command and every directory above it are root-owned and not writable by others.
-  const work = path.join(projectDir, '.tmp', `sshd-${process.pid}`);
-  fs.mkdirSync(work, { recursive: true, mode: 0o755 });
-  fs.chmodSync(path.join(projectDir, '.tmp'), 0o755);
+  // sshd insists that the command and every directory above it are root-owned and not writable
+  // by group or others: a checkout under /tmp will not do, so pick a place that qualifies.
+  const work = fs.mkdtempSync(path.join(safeParent(), 'sliceid-sshd-'));
   fs.chmodSync(work, 0o755);
   t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
   for (const name of ['good', 'other']) {
