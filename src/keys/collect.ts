@@ -9,6 +9,7 @@ import type { SourceId, SourceResult } from './types.js';
 import { readAccounts, type AccountsSource } from './accounts.js';
 import { AUTHORIZED_KEYS_PREFIX, readAuthorizedKeys } from './authorized-keys.js';
 import { readGeniUser } from './geni-user.js';
+import { readFirstLine } from '../sources/emulab.js';
 
 export interface CollectOptions {
   /** Virtual node id (tmcc.<vnodeId>/), when known from the identity facts. */
@@ -29,10 +30,11 @@ function isDir(dir: string): boolean {
   }
 }
 
+/** A boot file naming a tmcc directory (vmname, nodeid), when it holds a plausible name. */
 function bootFile(paths: NodePaths, name: string): string | undefined {
   try {
-    const v = fs.readFileSync(path.join(paths.bootDir, name), 'utf8').trim();
-    return DIR_NAME.test(v) ? v : undefined;
+    const v = readFirstLine(path.join(paths.bootDir, name));
+    return v !== undefined && DIR_NAME.test(v) ? v : undefined;
   } catch {
     return undefined;
   }
