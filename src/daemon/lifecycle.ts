@@ -11,7 +11,7 @@ import { openKeyCache } from '../store/cache.js';
 import type { KeyCache } from '../store/types.js';
 import { startApi, type ApiServer } from '../api/server.js';
 import { NodeView } from './data.js';
-import { refreshOnce, META_API, type RefreshOutcome } from './refresh.js';
+import { refreshOnce, identityWatchPaths, META_API, type RefreshOutcome } from './refresh.js';
 import { RefreshQueue } from './queue.js';
 import { startWatcher, type Watcher } from './watch.js';
 import { debounce } from './debounce.js';
@@ -113,7 +113,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   // Watch before the first read, so that a change made while it runs is not missed.
   watcher = startWatcher(
-    [paths.bootDir, paths.hostnameFile, ...(opts.configFile ? [opts.configFile] : paths.configCandidates)],
+    identityWatchPaths(paths, opts.configFile),
     (event, file) => {
       if (!stopping) events.trigger(`${event} ${path.relative(paths.root, file) || file}`);
     },

@@ -36,6 +36,11 @@ export const META_IDENTITY_ERROR = 'identity_error';
 /** The API's listening addresses, for `status`. */
 export const META_API = 'api';
 
+/** What the identity is derived from: boot files (tmcc dirs live there too), host name, config. */
+export function identityWatchPaths(paths: NodePaths, configFile: string | undefined): string[] {
+  return [paths.bootDir, paths.hostnameFile, ...(configFile ? [configFile] : paths.configCandidates)];
+}
+
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
@@ -120,12 +125,7 @@ export async function refreshOnce(ctx: RefreshContext, trigger: string, geniGet:
     }
   }
   const users = cache.users();
-  const watchPaths = [
-    paths.bootDir,
-    paths.hostnameFile,
-    ...(ctx.configFile ? [ctx.configFile] : paths.configCandidates),
-    ...keyWatchPaths(paths, vnodeId, users),
-  ];
+  const watchPaths = [...identityWatchPaths(paths, ctx.configFile), ...keyWatchPaths(paths, vnodeId, users)];
   const durationMs = Math.round((performance.now() - started) * 10) / 10;
   const keys = cache.sliceKeys().length;
   const filesChanged = identity ? identity.written.length > 0 : false;
