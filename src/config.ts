@@ -9,6 +9,7 @@ import type { z as Z } from 'zod';
 import { InputError } from './errors.js';
 import type { NodePaths } from './paths.js';
 import { FACT_NAMES, type FactName } from './sources/facts.js';
+import { isLoopbackHost } from './api/loopback.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -31,7 +32,6 @@ export interface Config {
   origin?: { file: string; factLines: Partial<Record<FactName, number>> };
 }
 
-const isLoopback = (addr: string): boolean => addr === '::1' || /^127\./.test(addr);
 
 // zod and smol-toml are loaded only when a config file is read: a node without one (the common
 // case) starts without them. Both ship CommonJS builds, so they load synchronously.
@@ -88,7 +88,7 @@ function buildSchema() {
       .superRefine((api, ctx) => {
         if (api.allowNonLoopback) return;
         api.listen.forEach((addr, i) => {
-          if (!isLoopback(addr)) {
+          if (!isLoopbackHost(addr)) {
             ctx.addIssue({
               code: 'custom',
               path: ['listen', i],

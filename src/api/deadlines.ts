@@ -32,7 +32,11 @@ export function connectionDeadlines(limits: Pick<Limits, 'headersTimeoutMs' | 'r
     const t = tracked.get(socket);
     if (!t) return;
     t.deadline = ms > 0 ? Date.now() + ms : Infinity;
-    if (!t.timer && t.deadline !== Infinity) arm(socket, t);
+    if (t.deadline === Infinity) {
+      // This limit is off: no timer at all.
+      if (t.timer) clearTimeout(t.timer);
+      t.timer = undefined;
+    } else if (!t.timer) arm(socket, t);
   };
 
   return {

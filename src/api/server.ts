@@ -11,6 +11,9 @@ import { decodeMethodCall } from '../xmlrpc/decode.js';
 import { FaultCode } from '../xmlrpc/fault.js';
 import { XmlRpcDecodeError, type MethodCall } from '../xmlrpc/types.js';
 import { connectionDeadlines } from './deadlines.js';
+import { isLoopbackAddress, isLoopbackHost } from './loopback.js';
+
+export { isLoopbackAddress, isLoopbackHost };
 import { resolveLimits, type Limits } from './limits.js';
 import { createNodeManager } from './nodemanager.js';
 import type { NodeManagerData } from './types.js';
@@ -38,27 +41,6 @@ export interface ApiServer {
 const CLOSE_DEADLINE_MS = 2000;
 
 // ---- loopback ---------------------------------------------------------------------------------
-
-/** True for 127.0.0.0/8, ::1 and IPv4-mapped 127.0.0.0/8 (::ffff:127.x.y.z). */
-export function isLoopbackAddress(address: string): boolean {
-  let a = address.toLowerCase();
-  if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
-  const zone = a.indexOf('%');
-  if (zone >= 0) a = a.slice(0, zone);
-  if (net.isIPv4(a)) return a.startsWith('127.');
-  if (a === '::1') return true;
-  if (!net.isIPv6(a)) return false;
-  if (a.startsWith('::ffff:') && net.isIPv4(a.slice(7))) return a.slice(7).startsWith('127.');
-  // Normalise "0:0:0:0:0:0:0:1", "::0:1" ... through the address parser.
-  const list = new net.BlockList();
-  list.addAddress('::1', 'ipv6');
-  return list.check(a, 'ipv6');
-}
-
-/** True for "localhost" and loopback address literals. */
-export function isLoopbackHost(host: string): boolean {
-  return host.toLowerCase() === 'localhost' || isLoopbackAddress(host);
-}
 
 /**
  * The connection guard: a TCP peer that is not on loopback is dropped before a byte is read.

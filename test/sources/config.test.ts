@@ -119,3 +119,8 @@ test('an explicit config file that does not exist is refused', (t) => {
   const paths = root();
   t.throws(() => loadConfig(paths, path.join(paths.root, 'nope.toml')), { instanceOf: InputError, message: /nope\.toml: .* does not exist/ });
 });
+
+test('listen accepts every spelling of loopback the API server accepts', (t) => {
+  const paths = root({ 'etc/sliceid/sliceid.toml': '[api]\nlisten = ["127.0.0.2", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"]\n' });
+  t.deepEqual(loadConfig(paths).config.api.listen, ['127.0.0.2', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1']);
+});
