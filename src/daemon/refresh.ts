@@ -6,6 +6,8 @@ import type { KeyCache } from '../store/types.js';
 import type { SourceResult } from '../keys/types.js';
 import { refreshIdentity, type IdentityResult } from '../identity/index.js';
 import { collectKeySources, keyWatchPaths } from '../keys/collect.js';
+import { ACCOUNTS_SOURCE_ID } from '../keys/accounts.js';
+import { AUTHORIZED_KEYS_PREFIX } from '../keys/authorized-keys.js';
 import { InputError } from '../errors.js';
 import type { ShrinkGuard } from './shrink.js';
 
@@ -108,11 +110,11 @@ export async function refreshOnce(ctx: RefreshContext, trigger: string, geniGet:
     }
   }
   // A user's authorized_keys stops being a source only when a complete accounts file says so.
-  const accounts = sources.find((s) => s.id.startsWith('tmcc'));
+  const accounts = sources.find((s) => s.id === ACCOUNTS_SOURCE_ID);
   if (accounts?.status === 'ok' && applied.includes(accounts.id)) {
     const current = new Set(sources.map((s) => s.id));
     for (const state of states.values()) {
-      if (!state.id.startsWith('authorized_keys:') || current.has(state.id)) continue;
+      if (!state.id.startsWith(AUTHORIZED_KEYS_PREFIX) || current.has(state.id)) continue;
       // Dropping a source loses its keys: the shrink guard confirms it like any other shrink.
       const verdict = ctx.shrinkGuard.check({ id: state.id, origin: state.origin, status: 'ok', users: [], problems: [] }, state);
       if (verdict.apply) {

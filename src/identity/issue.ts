@@ -188,7 +188,7 @@ export async function planGids(paths: NodePaths, identity: Identity, opts: Issue
     return { leaf, slot, keep, newKey };
   });
   const keys = await Promise.all(
-    decisions.map((d) => (d.keep ? Promise.resolve(d.slot.key!) : d.newKey ? generateRsaKey() : Promise.resolve(d.slot.key!))),
+    decisions.map((d) => (d.newKey ? generateRsaKey() : Promise.resolve(d.slot.key!))),
   );
   const built = decisions.map((d, i) => {
     const key = keys[i]!;

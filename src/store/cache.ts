@@ -11,8 +11,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
 import type { SliceUser, SourceId, SourceResult, SourceStatus } from '../keys/types.js';
 import { formatWhere } from '../errors.js';
-import { GENI_USER_SOURCE_ID, GENI_USER_PRIORITY } from '../keys/geni-user.js';
-import { ACCOUNTS_SOURCE_ID } from '../keys/accounts.js';
+import { GENI_USER_PRIORITY } from '../keys/geni-user.js';
 import { MAX_REFRESHES, SchemaError, migrate, checkSchema, schemaVersion, SCHEMA_VERSION } from './schema.js';
 import type { ApplyOutcome, KeyCache, OpenCacheOptions, RefreshRecord, SourceState, UserView } from './types.js';
 
@@ -20,8 +19,8 @@ export const BUSY_TIMEOUT_MS = 5000;
 
 /** Priority when a SourceResult does not carry one: accounts first, geni-get last. */
 export function defaultPriority(id: SourceId): number {
-  if (id === ACCOUNTS_SOURCE_ID || id.startsWith('tmcc')) return 0;
-  if (id === GENI_USER_SOURCE_ID || id.startsWith('geni-get')) return GENI_USER_PRIORITY;
+  if (id.startsWith('tmcc')) return 0; // tmcc:accounts (and any other tmcc file)
+  if (id.startsWith('geni-get')) return GENI_USER_PRIORITY; // geni-get:geni_user
   return 1_000_000;
 }
 
