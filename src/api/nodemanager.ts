@@ -127,7 +127,8 @@ export function createNodeManager(data: NodeManagerData, opts: NodeManagerOption
   add({
     name: 'GetRecord',
     args: 0,
-    memo: true,
+    // Not memoized: its timestamp (the last refresh) moves even when the data does not.
+    memo: false,
     doc: "Return the caller's sliver record",
     run: () => {
       const rec = data.record();

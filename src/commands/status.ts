@@ -6,9 +6,10 @@ import { command } from './common.js';
 import { nodePaths, type NodePaths } from '../paths.js';
 import { formatWhere } from '../errors.js';
 import { livePid } from '../fs/pidfile.js';
+import { encodeMethodCall } from '../xmlrpc/encode.js';
 import { openExistingCache, cachedIdentity } from './cache-read.js';
 import { META_API } from '../daemon/refresh.js';
-import { parseGidChain, verifyGidChain } from '../identity/gid.js';
+import { DAY_MS, parseGidChain, verifyGidChain } from '../identity/gid.js';
 import type { SourceState, RefreshRecord } from '../store/types.js';
 import type { IdentityResult } from '../identity/index.js';
 
@@ -60,7 +61,7 @@ function fileStates(paths: NodePaths, identity: IdentityResult['identity'] | und
         ...(verified.ok ? [] : [`chain does not verify: ${verified.problems.join('; ')}`]),
         ...(urn && leaf?.urn !== urn ? [`URN ${leaf?.urn} is not ${urn}`] : []),
       ];
-      const days = leaf ? Math.floor((leaf.notAfter.getTime() - Date.now()) / 86400000) : 0;
+      const days = leaf ? Math.floor((leaf.notAfter.getTime() - Date.now()) / DAY_MS) : 0;
       out.push({
         path: file,
         ok: problems.length === 0,
@@ -73,7 +74,7 @@ function fileStates(paths: NodePaths, identity: IdentityResult['identity'] | und
   return out;
 }
 
-const GET_SSH_KEYS = '<?xml version="1.0"?><methodCall><methodName>GetSSHKeys</methodName><params/></methodCall>';
+const GET_SSH_KEYS = encodeMethodCall('GetSSHKeys', []);
 
 function probeApi(addresses: Array<{ host?: string; port?: number; socket?: string }>): Promise<ApiState> {
   const target = addresses.find((a) => a.socket) ?? addresses.find((a) => a.port !== undefined);

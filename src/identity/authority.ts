@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { readIfExists } from '../fs/atomic.js';
-import { buildGid, generateRsaKey, parseGid, signedBy, splitPem, type GidInfo } from './gid.js';
+import { buildGid, generateRsaKey, parseGid, signedBy, splitPem, type GidInfo, DAY_MS } from './gid.js';
 import { authorityUrn, hrnIsAuthorityOf, urnToHrn } from './names.js';
 import { uuidV5 } from './uuid.js';
 
@@ -72,7 +72,6 @@ export function keyMatches(keyPem: string, certPem: string): boolean {
   }
 }
 
-const DAY_MS = 86_400_000;
 
 /** The top-level authority (first URN authority part, lowercased) a leaf URN belongs to. */
 export function topLevelOf(urn: string): string {

@@ -28,7 +28,8 @@ const OID_CN = '2.5.4.3';
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 const OID_SUBJECT_ALT_NAME = '2.5.29.17';
 const HOUR_MS = 3600_000;
-const DAY_MS = 86_400_000;
+/** One day in milliseconds (validity and renewal arithmetic). */
+export const DAY_MS = 86_400_000;
 
 /** A fresh RSA 2048 private key (PKCS#1 PEM), made by node:crypto off the main thread. */
 export function generateRsaKey(): Promise<string> {

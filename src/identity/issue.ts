@@ -24,12 +24,11 @@ import {
   type Authority,
   type PendingWrite,
 } from './authority.js';
-import { buildGid, generateRsaKey, newSerial, parseGid, signedBy, type GidInfo } from './gid.js';
+import { buildGid, generateRsaKey, newSerial, parseGid, signedBy, type GidInfo, DAY_MS } from './gid.js';
 import type { Identity } from './types.js';
 import { urnToHrn } from './names.js';
 import { sliceUuid } from './uuid.js';
 
-const DAY_MS = 86_400_000;
 const KEEP_SERIALS = 64;
 
 export interface IssueOptions {

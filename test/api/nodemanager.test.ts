@@ -139,3 +139,17 @@ test('nothing escapes the dispatcher: a failing data layer is fault 104 and is r
   const nul = createNodeManager({ ...data, sliceKeys: () => ['ssh-rsa AAAA \u0000'] });
   t.regex((answer(nul, 'GetSSHKeys') as { fault: { faultString: string } }).fault.faultString, /^Error in call: string holds U\+0000/);
 });
+
+test('GetRecord carries the current timestamp even when no data changed', (t) => {
+  let timestamp = 100;
+  const nm = createNodeManager({
+    slicename: () => 's',
+    sliceKeys: () => [],
+    sliceUid: () => undefined,
+    record: () => ({ name: 's', keys: '', type: 'sliver.Emulab', timestamp, attributes: {} }),
+    version: () => 1,
+  });
+  t.is((answer(nm, 'GetRecord') as { params: Array<{ timestamp: number }> }).params[0]!.timestamp, 100);
+  timestamp = 200;
+  t.is((answer(nm, 'GetRecord') as { params: Array<{ timestamp: number }> }).params[0]!.timestamp, 200);
+});
