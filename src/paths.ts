@@ -23,6 +23,16 @@ export interface NodePaths {
   readonly socket: string;
   /** Default operator config files, the first existing one is read. */
   readonly configCandidates: readonly string[];
+  /** One file per slice user with that user's keys, read by sshd itself (AuthorizedKeysFile). */
+  readonly sshdKeysDir: string;
+  /** The slice hooks (run-parts style), run once per slice. */
+  readonly hooksDir: string;
+  /** What the hooks did, per slice and hook (JSON in the state directory). */
+  readonly hookRecords: string;
+  /** The node the state directory was made for (JSON in the state directory). */
+  readonly nodeRecord: string;
+  /** systemd's machine id, one of the marks of the node the state was made for. */
+  readonly machineId: string;
   /** Rebase an absolute node path (e.g. a HOMEDIR from tmcc accounts) under the root. */
   under(absolute: string): string;
   /** The tmcc cache directory: tmcc/ on a physical node, tmcc.<vnodeid>/ on a virtual one. */
@@ -47,6 +57,11 @@ export function nodePaths(root = '/'): NodePaths {
     faultsFile: under('/var/run/sliceid.faults'),
     socket: under('/tmp/nodemanager.api'),
     configCandidates: [under('/etc/sliceid/sliceid.toml'), under('/etc/sliceid/sliceid.json')],
+    sshdKeysDir: under('/etc/sliceid/authorized_keys'),
+    hooksDir: under('/etc/sliceid/slice.d'),
+    hookRecords: under('/var/lib/sliceid/hooks.json'),
+    nodeRecord: under('/var/lib/sliceid/node.json'),
+    machineId: under('/etc/machine-id'),
     under,
     tmccDir: (vnodeId?: string) => path.join(bootDir, vnodeId ? `tmcc.${vnodeId}` : 'tmcc'),
   };
