@@ -12,6 +12,7 @@ import { META_API } from '../daemon/refresh.js';
 import { DAY_MS, parseGidChain, verifyGidChain } from '../identity/gid.js';
 import type { SourceState, RefreshRecord } from '../store/types.js';
 import type { IdentityResult } from '../identity/index.js';
+import { setAsideNotice } from '../identity/node-record.js';
 
 const USAGE = 'usage: sliceid status [--root DIR] [--json]\n';
 
@@ -40,6 +41,8 @@ export interface StatusReport {
   readonly lastRefresh: RefreshRecord | undefined;
   readonly api: ApiState;
   readonly problems: readonly string[];
+  /** State made for another node that the last start set aside (until the next clean refresh). */
+  readonly stateNotice?: string | undefined;
 }
 
 function fileStates(paths: NodePaths, identity: IdentityResult['identity'] | undefined): FileState[] {
@@ -109,6 +112,7 @@ export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
       files: fileStates(paths, undefined), users: [], keys: 0, sources: [], lastRefresh: undefined,
       api: { address: undefined, answers: false, detail: 'no cache yet' },
       problems: [`no cache at ${paths.database}: sliceid has not run on this node (start it with "sliceid run")`],
+      stateNotice: setAsideNotice(paths),
     };
   }
   try {
@@ -134,6 +138,7 @@ export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
     return {
       root: paths.root, daemon: { running: pid !== undefined, pid }, identity: identity?.identity, facts, identityError: error,
       files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api, problems,
+      stateNotice: setAsideNotice(paths),
     };
   } finally {
     cache.close();
@@ -172,6 +177,7 @@ export function formatStatus(r: StatusReport): string {
   r.sources.forEach((s, i) =>
     row(i === 0 ? 'sources' : '', `${s.stale ? 'STALE ' : 'ok    '}${s.id}  ${s.origin}: ${s.users} users, ${s.keys} keys, last good ${ago(s.lastGood)}${s.reason ? `; ${s.reason}` : ''}`),
   );
+  if (r.stateNotice) row('state', r.stateNotice);
   if (r.lastRefresh) row('refreshed', `${ago(r.lastRefresh.at)} by ${r.lastRefresh.trigger}, ${r.lastRefresh.durationMs} ms: ${r.lastRefresh.summary}`);
   r.problems.forEach((p, i) => row(i === 0 ? 'problems' : '', p));
   if (!r.problems.length) row('problems', 'none');
