@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   'authorized-keys': { summary: "print a user's keys (sshd AuthorizedKeysCommand)", load: () => import('./commands/authorized-keys.js') },
   refresh: { summary: 'ask the running daemon for a full refresh (SIGHUP)', load: () => import('./commands/refresh.js') },
   'show-gid': { summary: 'decode and verify a GID chain file', load: () => import('./commands/show-gid.js') },
+  clean: { summary: 'remove everything node-specific before an image is made (--dry-run: list it)', load: () => import('./commands/clean.js') },
 };
 
 export function usage(): string {
