@@ -71,8 +71,10 @@ export async function refreshIdentity(paths: NodePaths, config: Config, opts: Re
     ...(operator ? { operator } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
-  const stateWritten = commitWrites(plan);
-  if (writeNodeRecord(paths, marks, { now, setAside })) stateWritten.push(paths.nodeRecord);
+  // The record first: a kill between the two leaves this node's record over partial state (made
+  // up at the next start), never this node's state without a record (set aside as foreign).
+  const recordWritten = writeNodeRecord(paths, marks, { now, setAside });
+  const stateWritten = [...(recordWritten ? [paths.nodeRecord] : []), ...commitWrites(plan)];
   const written = writeIdentityFiles(paths, { slicename: derived.slicename, sliceGid: plan.sliceChain, nodeGid: plan.nodeChain });
   const identity: Identity = {
     ...derived,
