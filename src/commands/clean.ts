@@ -53,7 +53,7 @@ export const main = command(USAGE, { 'dry-run': { type: 'boolean', default: fals
   const { paths, config, configFile } = setup(values);
   const pid = livePid(paths.pidFile);
   if (pid !== undefined) {
-    process.stderr.write(`sliceid: the daemon is running (pid ${pid}, ${paths.pidFile}); stop it first (service sliceid stop); nothing removed\n`);
+    process.stderr.write(`sliceid: the daemon is running (pid ${pid}, ${paths.pidFile}); stop it first (service sliceid stop), or remove the pidfile if that process is not sliceid; nothing removed\n`);
     return 1;
   }
   const dryRun = values['dry-run'];

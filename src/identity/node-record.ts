@@ -142,13 +142,19 @@ export function adoptState(paths: NodePaths, marks: NodeMarks, opts: AdoptOption
 
   const from = 'record' in found ? nodeName(found.record.node) ?? 'another node' : undefined;
   const on = nodeName(marks.node) ?? marks.node;
-  const dir = setAsideDir(paths.stateDir, opts.now);
+  let dir: string;
   let keysRemoved = 0;
-  for (const name of entries) {
-    const source = path.join(paths.stateDir, name);
-    const removed = removePrivateKeys(source);
-    keysRemoved += removed.count;
-    if (!removed.all) fs.renameSync(source, path.join(dir, name));
+  try {
+    dir = setAsideDir(paths.stateDir, opts.now);
+    for (const name of entries) {
+      const source = path.join(paths.stateDir, name);
+      const removed = removePrivateKeys(source);
+      keysRemoved += removed.count;
+      if (!removed.all) fs.renameSync(source, path.join(dir, name));
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`${paths.stateDir}: state made for ${from ?? 'an unknown node'} cannot be set aside (${e.code ?? e.message}); it is not used, nothing issued`);
   }
   const why = from === undefined ? ` (${differs[0]})` : from === on ? ` (${differs.join(', ')} ${differs.length > 1 ? 'differ' : 'differs'})` : '';
   const message = from === undefined ? `state of an unknown node on ${on}${why}: issued anew` : `state of ${from} on ${on}${why}: issued anew`;

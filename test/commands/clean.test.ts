@@ -129,7 +129,7 @@ test.serial('refused while the daemon runs: exit 1, one clear line, nothing remo
     const r = await cli(clean, ['--root', paths.root, ...args]);
     t.is(r.code, 1);
     t.is(r.out, '');
-    t.is(r.err, `sliceid: the daemon is running (pid ${process.pid}, ${paths.pidFile}); stop it first (service sliceid stop); nothing removed\n`);
+    t.is(r.err, `sliceid: the daemon is running (pid ${process.pid}, ${paths.pidFile}); stop it first (service sliceid stop), or remove the pidfile if that process is not sliceid; nothing removed\n`);
   }
   t.deepEqual(tree(paths.root), before);
 });

@@ -270,3 +270,13 @@ test('through the config: an operator CA under the state directory signs the clo
   t.is(sha(path.join(dir, 'ca.key')), before);
   t.regex(opensslVerify(paths.nodeGid), /OK/);
 });
+
+test('state of another node that cannot be set aside is not used: the start fails saying so, nothing is issued', async (t) => {
+  const { paths } = await cloneOf(PC999);
+  fs.writeFileSync(path.join(paths.stateDir, SET_ASIDE_DIR), 'in the way');
+  const before = walk(paths.stateDir).map((f) => [f, sha(path.join(paths.stateDir, f))]);
+  const err = await t.throwsAsync(start(paths));
+  t.is(err?.message, `${paths.stateDir}: state made for pc7 cannot be set aside (EEXIST); it is not used, nothing issued`);
+  t.deepEqual(walk(paths.stateDir).map((f) => [f, sha(path.join(paths.stateDir, f))]), before);
+  for (const f of [paths.slicename, paths.sliceGid, paths.nodeGid]) t.false(fs.existsSync(f), f);
+});
