@@ -27,6 +27,7 @@ test('no config file: every default', (t) => {
     geniGet: { enabled: true, timeoutMs: 3000 },
     api: { port: 812, listen: ['127.0.0.1', '::1'], socket: null, allowNonLoopback: false },
     log: { level: 'info' },
+    hooks: { dir: null, timeout: 600 },
   });
 });
 
