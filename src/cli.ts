@@ -10,6 +10,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   'authorized-keys': { summary: "print a user's keys (sshd AuthorizedKeysCommand)", load: () => import('./commands/authorized-keys.js') },
   refresh: { summary: 'ask the running daemon for a full refresh (SIGHUP)', load: () => import('./commands/refresh.js') },
   'show-gid': { summary: 'decode and verify a GID chain file', load: () => import('./commands/show-gid.js') },
+  hooks: { summary: 'list the slice hooks and their last runs; "hooks run": run the pending ones now', load: () => import('./commands/hooks.js') },
+  wait: { summary: 'wait until the identity files are written and the API answers', load: () => import('./commands/wait.js') },
 };
 
 export function usage(): string {
