@@ -64,7 +64,8 @@ export const main = command(USAGE, {}, true, ({ values, positionals }) => {
   const current = currentSlice(paths);
   if (values.json) {
     const pending = current ? pendingHooks(report, current.urn) : [];
-    process.stdout.write(`${JSON.stringify({ ...report, current, pending }, null, 2)}\n`);
+    const { dir, hooks, refused } = report.set;
+    process.stdout.write(`${JSON.stringify({ dir, hooks, refused, current, pending, slices: report.records.slices }, null, 2)}\n`);
   } else {
     process.stdout.write(format(report, current));
   }

@@ -109,7 +109,7 @@ export class SliceHooks {
       const { hash: _hash, ...shown } = run;
       (run.outcome === 'ok' ? logger.info.bind(logger) : logger.error.bind(logger))({ hook: hook.name, slicename: ctx.slicename, ...shown }, 'hook done');
     }
-    logger[ran || set.refused.length ? 'info' : 'debug'](
+    logger[set.hooks.length || set.refused.length ? 'info' : 'debug'](
       { slicename: ctx.slicename, hooks: set.hooks.length, ran, failed, refused: set.refused.length },
       'hooks done',
     );
