@@ -87,6 +87,7 @@ export const main = command(USAGE, { timeout: { type: 'string' } }, false, async
     const closers: Array<() => void> = [];
     let timer: NodeJS.Timeout | undefined;
     let expired = false;
+    let announced = false;
     let finished = false;
     const done = (code: number, text: string): void => {
       if (finished) return;
@@ -140,6 +141,9 @@ export const main = command(USAGE, { timeout: { type: 'string' } }, false, async
         done(0, `sliceid is ready: slice ${name}, the API answers at ${shownTarget}\n`);
       } else if (expired) {
         fail();
+      } else if (!announced) {
+        announced = true;
+        process.stderr.write(`sliceid wait: waiting for: ${missing.join('; ')}\n`);
       }
     };
     const fail = (): void => done(1, `sliceid wait: not ready after ${timeoutS} s: ${missing.join('; ')}\n`);

@@ -3,7 +3,8 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { copyTree, ownFixtures } from '../helpers/fixtures.js';
-import { startDaemon, getSshKeys, runCli, until, type RunningDaemon, type LogLine } from '../helpers/daemon.js';
+import { spawn } from 'node:child_process';
+import { startDaemon, getSshKeys, runCli, until, cliPath, type RunningDaemon, type LogLine } from '../helpers/daemon.js';
 import { writeHook } from '../hooks/helpers.js';
 
 const pnode = path.join(ownFixtures, 'emulab-pnode');
@@ -161,19 +162,24 @@ test.serial('`sliceid wait` returns 0 as soon as the daemon is ready, and 1 at i
   t.regex(early.stderr, /not ready after 1 s: .*etc\/slicename is missing; .*etc\/slice\.gid is missing; .*etc\/node\.gid is missing; the daemon is not running/);
   t.true(took >= 1000 && took < 8000, `took ${took} ms`);
 
-  let exitedAt = 0;
-  const waiting = runCli(['wait', '--root', root, '--timeout', '120']).then((r) => ((exitedAt = Date.now()), r));
-  // Let it start and watch before the daemon comes; it must still be waiting then.
-  await new Promise((r) => setTimeout(r, 500));
-  t.is(exitedAt, 0, 'wait returned before the daemon ran');
+  // Started before the daemon: once it says it is waiting, only inotify can wake it.
+  const waiting = spawn(process.execPath, [cliPath, 'wait', '--root', root, '--timeout', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  waiting.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  const announced = new Promise<void>((resolve) => waiting.stderr.on('data', (b: Buffer) => ((stderr += b.toString()), stderr.includes('waiting for') && resolve())));
+  const exited = new Promise<{ code: number | null; at: number }>((resolve) => waiting.on('close', (code) => resolve({ code, at: Date.now() })));
+  await announced;
+  t.regex(stderr, /waiting for: .*etc\/slicename is missing/);
   const d = await startDaemon(root);
-  const readyAt = Date.now();
   try {
-    const res = await waiting;
-    t.is(res.code, 0, res.stderr);
-    t.regex(res.stdout, /sliceid is ready: slice wlab_radio, the API answers at /);
-    t.log(`wait returned ${exitedAt - readyAt} ms after the daemon logged ready`);
-    t.true(exitedAt - readyAt < 5000);
+    const res = await exited;
+    t.is(res.code, 0, stderr);
+    t.regex(stdout, /sliceid is ready: slice wlab_radio, the API answers at /);
+    const ready = d.logs.find((l) => l.msg === 'ready')!;
+    t.log(`wait returned ${res.at - (ready['time'] as number)} ms after the daemon logged ready`);
+    t.true(res.at >= (ready['time'] as number), 'not before the daemon was ready');
+    t.true(res.at - (ready['time'] as number) < 5000);
   } finally {
     await d.stop();
   }
