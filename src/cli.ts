@@ -60,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (name === 'run') daemonHeap();
+  if (name === 'wait') daemonHeap(); // it may wait long: asleep like the daemon (no memory-reducer GCs)
   const mod = await command.load();
   return mod.main(rest);
 }

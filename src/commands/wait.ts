@@ -141,7 +141,7 @@ export const main = command(USAGE, { timeout: { type: 'string' } }, false, async
         done(0, `sliceid is ready: slice ${name}, the API answers at ${shownTarget}\n`);
       } else if (expired) {
         fail();
-      } else if (!announced) {
+      } else if (!announced && timeoutS !== 0) {
         announced = true;
         process.stderr.write(`sliceid wait: waiting for: ${missing.join('; ')}\n`);
       }

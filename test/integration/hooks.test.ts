@@ -171,6 +171,19 @@ test.serial('`sliceid wait` returns 0 as soon as the daemon is ready, and 1 at i
   const exited = new Promise<{ code: number | null; at: number }>((resolve) => waiting.on('close', (code) => resolve({ code, at: Date.now() })));
   await announced;
   t.regex(stderr, /waiting for: .*etc\/slicename is missing/);
+  // Cheap while waiting: over 8 s its main thread is not woken once and uses no CPU tick.
+  const sample = (): { switches: number; ticks: number } => {
+    const status = fs.readFileSync(`/proc/${waiting.pid}/status`, 'utf8');
+    const stat = fs.readFileSync(`/proc/${waiting.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const switches = [...status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    return { switches, ticks: Number(stat[11]) + Number(stat[12]) };
+  };
+  const before = sample();
+  await new Promise((r) => setTimeout(r, 8000)); // the measurement window, not a synchronisation
+  const after = sample();
+  t.log(`while waiting 8 s: ${after.switches - before.switches} wake-ups, ${after.ticks - before.ticks} CPU ticks`);
+  t.true(after.switches - before.switches <= 2);
+  t.is(after.ticks - before.ticks, 0);
   const d = await startDaemon(root);
   try {
     const res = await exited;
