@@ -2,8 +2,8 @@
 // their reason), the last refresh, the state of the three files, and whether the API answers.
 import fs from 'node:fs';
 import http from 'node:http';
-import { command, setup } from './common.js';
-import type { NodePaths } from '../paths.js';
+import { command } from './common.js';
+import { nodePaths, type NodePaths } from '../paths.js';
 import { formatWhere } from '../errors.js';
 import { livePid } from '../fs/pidfile.js';
 import { encodeMethodCall } from '../xmlrpc/encode.js';
@@ -12,7 +12,7 @@ import { META_API } from '../daemon/refresh.js';
 import { DAY_MS, parseGidChain, verifyGidChain } from '../identity/gid.js';
 import type { SourceState, RefreshRecord } from '../store/types.js';
 import type { IdentityResult } from '../identity/index.js';
-import { hookProblems, hookReport } from '../hooks/report.js';
+import { nodeHookProblems } from '../hooks/report.js';
 
 const USAGE = 'usage: sliceid status [--root DIR] [--json]\n';
 
@@ -100,7 +100,7 @@ function probeApi(addresses: Array<{ host?: string; port?: number; socket?: stri
   });
 }
 
-export async function collectStatus(paths: NodePaths, hooksDir = paths.hooksDir): Promise<StatusReport> {
+export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
   const pid = livePid(paths.pidFile);
   const cache = openExistingCache(paths);
   const problems: string[] = [];
@@ -132,7 +132,7 @@ export async function collectStatus(paths: NodePaths, hooksDir = paths.hooksDir)
     for (const s of sources) if (s.stale) problems.push(`source ${s.id} is stale: ${s.reason ?? s.lastStatus}`);
     if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys answers an empty struct');
     if (pid !== undefined && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
-    problems.push(...hookProblems(hookReport(hooksDir, paths.hookRecords), identity?.identity.slice.urn));
+    problems.push(...nodeHookProblems(paths, identity?.identity.slice.urn));
     return {
       root: paths.root, daemon: { running: pid !== undefined, pid }, identity: identity?.identity, facts, identityError: error,
       files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api, problems,
@@ -181,8 +181,7 @@ export function formatStatus(r: StatusReport): string {
 }
 
 export const main = command(USAGE, {}, false, async ({ values }) => {
-  const { paths, config } = setup(values);
-  const report = await collectStatus(paths, config.hooks.dir ?? paths.hooksDir);
+  const report = await collectStatus(nodePaths(values.root));
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   return !report.daemon.running ? 3 : report.problems.length ? 1 : 0;
 });

@@ -1,5 +1,7 @@
 // What `sliceid hooks` lists and what `status` counts as problems: the hooks found (and refused),
 // and per slice each hook's last run.
+import { loadConfig } from '../config.js';
+import type { NodePaths } from '../paths.js';
 import { discoverHooks, type HookSet } from './discover.js';
 import { needsRun, readHookRecords, type HookRecords, type HookRun } from './records.js';
 
@@ -39,4 +41,18 @@ export function hookProblems(report: HookReport, sliceUrn: string | undefined): 
 /** Hooks of `sliceUrn` that the daemon would run now (never ran, failed or changed). */
 export function pendingHooks(report: HookReport, sliceUrn: string): string[] {
   return report.set.hooks.filter((h) => needsRun(report.records, sliceUrn, h)).map((h) => h.name);
+}
+
+/**
+ * `status`'s hook problems on this node: the hooks directory the node's config names (the
+ * default when it names none, or cannot be read: the daemon does not start with such a config).
+ */
+export function nodeHookProblems(paths: NodePaths, sliceUrn: string | undefined): string[] {
+  let dir = paths.hooksDir;
+  try {
+    dir = loadConfig(paths).config.hooks.dir ?? dir;
+  } catch {
+    // Unreadable config: the default directory (the daemon does not start with such a config).
+  }
+  return hookProblems(hookReport(dir, paths.hookRecords), sliceUrn);
 }
