@@ -28,6 +28,8 @@ export interface Config {
     allowNonLoopback: boolean;
   };
   log: { level: string };
+  /** Slice hooks: their directory (null: paths.hooksDir; else a node path rebased under the root), time limit in seconds. */
+  hooks: { dir: string | null; timeout: number };
   /** Where the config came from: the file and the line of each fact it sets. */
   origin?: { file: string; factLines: Partial<Record<FactName, number>> };
 }
@@ -44,6 +46,18 @@ const DEFAULTS = {
   api: { port: 812, listen: ['127.0.0.1', '::1'] as string[], socket: null as string | null, allowNonLoopback: false },
   log: { level: 'info' },
 } as const;
+
+/** The [hooks] section: its defaults and its schema (dir: a node path; timeout: seconds per hook). */
+const HOOKS_DEFAULTS = { dir: null as string | null, timeout: 600 };
+
+function hooksSchema(z: typeof import('zod').z) {
+  return z
+    .strictObject({
+      dir: z.string().min(1, 'must name a directory').nullable().default(HOOKS_DEFAULTS.dir),
+      timeout: z.number().positive('must be a positive number of seconds').max(86400, 'must be at most 86400 seconds (a day)').default(HOOKS_DEFAULTS.timeout),
+    })
+    .prefault({});
+}
 
 function buildSchema() {
   const { z } = require('zod') as typeof import('zod');
@@ -99,6 +113,7 @@ function buildSchema() {
         });
       }),
     log: z.strictObject({ level: z.enum(LOG_LEVELS).default(DEFAULTS.log.level) }).prefault({}),
+    hooks: hooksSchema(z),
   });
 }
 
@@ -114,6 +129,7 @@ export function defaultConfig(): Config {
     geniGet: { ...DEFAULTS.geniGet },
     api: { ...DEFAULTS.api, listen: [...DEFAULTS.api.listen] },
     log: { ...DEFAULTS.log },
+    hooks: { ...HOOKS_DEFAULTS },
   };
 }
 
@@ -191,6 +207,7 @@ export function parseConfig(text: string, file: string, paths: NodePaths): Confi
   const rebase = (p: string): string => (path.isAbsolute(p) ? paths.under(p) : path.resolve(dir, p));
   if (config.authority) config.authority = { cert: rebase(config.authority.cert), key: rebase(config.authority.key) };
   if (config.api.socket) config.api.socket = rebase(config.api.socket);
+  if (config.hooks.dir) config.hooks.dir = rebase(config.hooks.dir);
   const factLines: Partial<Record<FactName, number>> = {};
   for (const name of FACT_NAMES) {
     if (config.facts[name] === undefined) continue;

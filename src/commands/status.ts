@@ -13,6 +13,7 @@ import { DAY_MS, parseGidChain, verifyGidChain } from '../identity/gid.js';
 import type { SourceState, RefreshRecord } from '../store/types.js';
 import type { IdentityResult } from '../identity/index.js';
 import { setAsideNotice } from '../identity/node-record.js';
+import { nodeHookProblems } from '../hooks/report.js';
 
 const USAGE = 'usage: sliceid status [--root DIR] [--json]\n';
 
@@ -135,6 +136,7 @@ export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
     for (const s of sources) if (s.stale) problems.push(`source ${s.id} is stale: ${s.reason ?? s.lastStatus}`);
     if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys answers an empty struct');
     if (pid !== undefined && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
+    problems.push(...nodeHookProblems(paths, identity?.identity.slice.urn));
     return {
       root: paths.root, daemon: { running: pid !== undefined, pid }, identity: identity?.identity, facts, identityError: error,
       files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api, problems,

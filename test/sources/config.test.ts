@@ -27,6 +27,7 @@ test('no config file: every default', (t) => {
     geniGet: { enabled: true, timeoutMs: 3000 },
     api: { port: 812, listen: ['127.0.0.1', '::1'], socket: null, allowNonLoopback: false },
     log: { level: 'info' },
+    hooks: { dir: null, timeout: 600 },
   });
 });
 
@@ -92,7 +93,7 @@ function refusal(t: import('ava').ExecutionContext, name: string, text: string, 
 
 test('unknown keys are refused naming the file, the line, the key and the known ones', (t) => {
   refusal(t, 'sliceid.toml', '[api]\nport = 812\nallow_non_loopbak = true\n', /"api\.allow_non_loopbak" is not a known setting in \[api\] \(known: port, listen, socket, allow_non_loopback\)/, 3);
-  refusal(t, 'sliceid.toml', 'color = "blue"\n', /"color" is not a known setting in the top level \(known: facts, authority, gid, geni_get, api, log\)/, 1);
+  refusal(t, 'sliceid.toml', 'color = "blue"\n', /"color" is not a known setting in the top level \(known: facts, authority, gid, geni_get, api, log, hooks\)/, 1);
   refusal(t, 'sliceid.toml', '[facts]\nslice = "x"\n', /"facts\.slice" is not a known setting in \[facts\] \(known: hostname, nickname, .*slice_urn/, 2);
   refusal(t, 'sliceid.json', '{\n "facts": {\n  "bogus": 1\n }\n}', /"facts\.bogus" is not a known setting/, 3);
 });
@@ -123,4 +124,11 @@ test('an explicit config file that does not exist is refused', (t) => {
 test('listen accepts every spelling of loopback the API server accepts', (t) => {
   const paths = root({ 'etc/sliceid/sliceid.toml': '[api]\nlisten = ["127.0.0.2", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"]\n' });
   t.deepEqual(loadConfig(paths).config.api.listen, ['127.0.0.2', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1']);
+});
+
+test('[hooks]: the directory is a node path rebased under the root; the time limit is seconds, refused when not positive', (t) => {
+  const paths = root({ 'etc/sliceid/sliceid.toml': '[hooks]\ndir = "/opt/hooks.d"\ntimeout = 2.5\n' });
+  t.deepEqual(loadConfig(paths).config.hooks, { dir: path.join(paths.root, 'opt/hooks.d'), timeout: 2.5 });
+  refusal(t, 'sliceid.toml', '[hooks]\ntimeout = 0\n', /"0" is not valid for hooks\.timeout: must be a positive number of seconds/, 2);
+  refusal(t, 'sliceid.toml', '[hooks]\nuser = "nobody"\n', /"hooks\.user" is not a known setting in \[hooks\] \(known: dir, timeout\)/, 2);
 });
