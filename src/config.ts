@@ -10,6 +10,8 @@ import { InputError } from './errors.js';
 import type { NodePaths } from './paths.js';
 import { FACT_NAMES, type FactName } from './sources/facts.js';
 import { isLoopbackHost } from './api/loopback.js';
+import { DEFAULT_KEY_TYPE_SETTING, isKnownKeyType, type KeyTypeSetting } from './api/key-listing.js';
+import { KEY_TYPES } from './keys/sshkey.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -26,6 +28,8 @@ export interface Config {
     /** null: paths.socket; "": no socket; otherwise a node path (rebased under the root). */
     socket: string | null;
     allowNonLoopback: boolean;
+    /** Which key types GetSSHKeys lists (`getsshkeys_key_types`); the others are served to sshd only. */
+    getsshkeysKeyTypes: KeyTypeSetting;
   };
   log: { level: string };
   /** Where the config came from: the file and the line of each fact it sets. */
@@ -41,7 +45,7 @@ const require = createRequire(import.meta.url);
 const DEFAULTS = {
   gid: { validityDays: 1826, renewBeforeDays: 30 },
   geniGet: { enabled: true, timeoutMs: 3000 },
-  api: { port: 812, listen: ['127.0.0.1', '::1'] as string[], socket: null as string | null, allowNonLoopback: false },
+  api: { port: 812, listen: ['127.0.0.1', '::1'] as string[], socket: null as string | null, allowNonLoopback: false, getsshkeysKeyTypes: DEFAULT_KEY_TYPE_SETTING },
   log: { level: 'info' },
 } as const;
 
@@ -83,6 +87,7 @@ function buildSchema() {
           .default(() => [...DEFAULTS.api.listen]),
         socket: z.string().nullable().default(DEFAULTS.api.socket),
         allowNonLoopback: z.boolean().default(DEFAULTS.api.allowNonLoopback),
+        getsshkeysKeyTypes: keyTypeSetting(z),
       })
       .prefault({})
       .superRefine((api, ctx) => {
@@ -100,6 +105,21 @@ function buildSchema() {
       }),
     log: z.strictObject({ level: z.enum(LOG_LEVELS).default(DEFAULTS.log.level) }).prefault({}),
   });
+}
+
+const KEY_TYPE_RULE = `must be "planetlab", "all" or a list of key types (${KEY_TYPES.join(', ')})`;
+
+/** `[api] getsshkeys_key_types`: "planetlab" | "all" | a non-empty list of known key types. */
+function keyTypeSetting(z: typeof import('zod').z) {
+  return z
+    .union([
+      z.literal(['planetlab', 'all'], { error: KEY_TYPE_RULE }),
+      z
+        .array(z.string().refine(isKnownKeyType, { error: `is not a key type sliceid knows (${KEY_TYPES.join(', ')})` }), { error: KEY_TYPE_RULE })
+        .min(1, 'must list at least one key type')
+        .transform((types) => [...new Set(types)] as KeyTypeSetting),
+    ], { error: KEY_TYPE_RULE })
+    .default(DEFAULTS.api.getsshkeysKeyTypes);
 }
 
 let schemaMemo: ReturnType<typeof buildSchema> | undefined;
