@@ -296,7 +296,7 @@ export function decodeMethodCall(body: string | Uint8Array, limits: Partial<Deco
       else if (c.name === 'params' && ps === undefined) ps = params(c);
       else fail('structure', `<methodCall> must contain one <methodName> and at most one <params>, not another <${c.name}>`);
     }
-    if (methodName === undefined) return fail('structure', '<methodCall> has no <methodName>');
+    if (methodName === undefined) return fail('structure', '<methodCall> has no method name (no <methodName>)');
     return { methodName, params: ps ?? [] };
   });
 }
