@@ -112,13 +112,15 @@ const KEY_TYPE_RULE = `must be "planetlab", "all" or a list of key types (${KEY_
 /** `[api] getsshkeys_key_types`: "planetlab" | "all" | a non-empty list of known key types. */
 function keyTypeSetting(z: typeof import('zod').z) {
   return z
-    .union([
-      z.literal(['planetlab', 'all'], { error: KEY_TYPE_RULE }),
-      z
-        .array(z.string().refine(isKnownKeyType, { error: `is not a key type sliceid knows (${KEY_TYPES.join(', ')})` }), { error: KEY_TYPE_RULE })
-        .min(1, 'must list at least one key type')
-        .transform((types) => [...new Set(types)] as KeyTypeSetting),
-    ], { error: KEY_TYPE_RULE })
+    .union([z.literal(['planetlab', 'all']), z.array(z.string())], { error: KEY_TYPE_RULE })
+    .superRefine((value, ctx) => {
+      if (!Array.isArray(value)) return;
+      if (value.length === 0) ctx.addIssue({ code: 'custom', input: value, message: 'must list at least one key type' });
+      value.forEach((type, i) => {
+        if (!isKnownKeyType(type)) ctx.addIssue({ code: 'custom', path: [i], input: type, message: `is not a key type sliceid knows (${KEY_TYPES.join(', ')})` });
+      });
+    })
+    .transform((value): KeyTypeSetting => (Array.isArray(value) ? ([...new Set(value)] as KeyTypeSetting) : value))
     .default(DEFAULTS.api.getsshkeysKeyTypes);
 }
 
