@@ -31,6 +31,8 @@ export function isKnownKeyType(value: string): value is KeyType {
   return (KEY_TYPES as readonly string[]).includes(value);
 }
 
+/** A character outside printable ASCII (tabs included), a double space, or a blank at either end. */
+const NOT_IN_FORM = /[^\x20-\x7e]| {2}|^ | $/;
 const FIELDS = /^([^ \t]+)[ \t]+([^ \t]+)(?:[ \t]+(.*))?$/s;
 
 /**
@@ -40,6 +42,8 @@ const FIELDS = /^([^ \t]+)[ \t]+([^ \t]+)(?:[ \t]+(.*))?$/s;
  * object, and their str() of it raises). sshd gets the text unchanged (`authorized-keys`).
  */
 export function listingText(text: string): string {
+  // What the cache holds (sshkey.ts: "type blob comment", trimmed) is nearly always in form already.
+  if (!NOT_IN_FORM.test(text)) return text;
   const m = FIELDS.exec(text.trim());
   if (!m) return text;
   const comment = (m[3] ?? '').replace(/[^\x20-\x7e]/gu, '?').replace(/[ \t]+/g, ' ').trim();
