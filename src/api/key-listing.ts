@@ -72,6 +72,36 @@ export function listKeys(texts: readonly string[], setting: KeyTypeSetting): Key
   return { listed, leftOut, total: texts.length };
 }
 
+/** Bits of an ssh-rsa blob's modulus (the blob was validated when cached); 0 when unreadable. */
+function rsaBits(b64: string): number {
+  const blob = Buffer.from(b64, 'base64');
+  let at = 0;
+  let field = Buffer.alloc(0);
+  for (let i = 0; i < 3; i++) {
+    if (at + 4 > blob.length) return 0;
+    const len = blob.readUInt32BE(at);
+    field = blob.subarray(at + 4, at + 4 + len);
+    at += 4 + len;
+  }
+  let start = 0;
+  while (start < field.length && field[start] === 0) start++;
+  return start === field.length ? 0 : (field.length - start - 1) * 8 + (32 - Math.clz32(field[start]!));
+}
+
+/**
+ * Listed keys the Stork client cannot use, counted by reason: it rejects ssh-dss after
+ * converting it, and corrupts RSA keys over 4096 bits (spec section 1). Either ends the client.
+ */
+export function storkUnusable(listed: readonly string[]): Readonly<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const text of listed) {
+    const [type, blob] = text.split(' ', 2) as [string, string | undefined];
+    const reason = type === 'ssh-dss' ? 'ssh-dss' : type === 'ssh-rsa' && blob !== undefined && rsaBits(blob) > 4096 ? 'ssh-rsa over 4096 bits' : undefined;
+    if (reason) out[reason] = (out[reason] ?? 0) + 1;
+  }
+  return out;
+}
+
 /** "2 ssh-ed25519, 1 ecdsa-sha2-nistp256" (types sorted), or "" when nothing is left out. */
 export function describeLeftOut(leftOut: Readonly<Record<string, number>>): string {
   return Object.entries(leftOut)
@@ -84,15 +114,25 @@ export function describeLeftOut(leftOut: Readonly<Record<string, number>>): stri
  * The status line about GetSSHKeys' key types, and the problem when the slice's entry is empty
  * only because every key it has is of a type left out (the Raven tools then report "no keys").
  */
-export function listingReport(slicename: string | undefined, listing: KeyListing, setting: KeyTypeSetting): { line: string; problem: string | undefined } {
+export function listingReport(slicename: string | undefined, listing: KeyListing, setting: KeyTypeSetting): { line: string; problems: string[] } {
   const out = describeLeftOut(listing.leftOut);
   const line =
     `lists ${listing.listed.length} of ${listing.total} keys (types: ${describeSetting(setting)})` +
     (out ? `; leaves out ${out} (served to sshd and by "sliceid keys --all")` : '');
-  const problem =
-    slicename !== undefined && listing.listed.length === 0 && listing.total > 0
-      ? `GetSSHKeys lists no key for slice ${slicename}: all ${listing.total} of its keys are of types it leaves out (${out}), ` +
-        'so the Raven tools would report "no keys"; add an ssh-rsa key, or set [api] getsshkeys_key_types'
-      : undefined;
-  return { line, problem };
+  const problems: string[] = [];
+  if (slicename === undefined) return { line, problems };
+  if (listing.listed.length === 0 && listing.total > 0) {
+    problems.push(
+      `GetSSHKeys lists no key for slice ${slicename}: all ${listing.total} of its keys are of types it leaves out (${out}), ` +
+        'so the Raven tools would report "no keys"; a slice user needs an ssh-rsa key',
+    );
+  }
+  const unusable = describeLeftOut(storkUnusable(listing.listed));
+  if (unusable) {
+    problems.push(
+      `GetSSHKeys lists for slice ${slicename} keys the Raven tools cannot convert (${unusable}): they stop at the first one; ` +
+        'remove them from the slice users, or set [api] getsshkeys_key_types = ["ssh-rsa"] for ssh-dss',
+    );
+  }
+  return { line, problems };
 }

@@ -137,7 +137,7 @@ export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting =
     if (pid !== undefined && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
     const listing = listKeys(cache.sliceKeys(), keyTypes);
     const listed = listingReport(identity?.identity.slicename, listing, keyTypes);
-    if (listed.problem) problems.push(listed.problem);
+    problems.push(...listed.problems);
     return {
       root: paths.root, daemon: { running: pid !== undefined, pid }, identity: identity?.identity, facts, identityError: error,
       files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api,

@@ -1,8 +1,9 @@
 // Which cached keys GetSSHKeys lists ([api] getsshkeys_key_types) and in what form; NodeView
 // over a real cache; the Raven/Stork reading of what is listed.
 import test from 'ava';
+import crypto from 'node:crypto';
 import path from 'node:path';
-import { describeLeftOut, listKeys, listingReport, listingText, listedTypes } from '../../src/api/key-listing.js';
+import { describeLeftOut, listKeys, listingReport, listingText, listedTypes, storkUnusable } from '../../src/api/key-listing.js';
 import { createNodeManager } from '../../src/api/nodemanager.js';
 import { NodeView } from '../../src/daemon/data.js';
 import { KEY_TYPES, parseKeyText } from '../../src/keys/sshkey.js';
@@ -10,7 +11,7 @@ import type { SourceResult } from '../../src/keys/types.js';
 import { openKeyCache } from '../../src/store/cache.js';
 import { decodeMethodResponse } from '../../src/xmlrpc/decode.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { ecdsaKey, ed25519Key, rsaKey, skEcdsaKey, skEd25519Key } from '../keys/keygen.js';
+import { blobText, ecdsaKey, ed25519Key, mpint, rsaKey, skEcdsaKey, skEd25519Key } from '../keys/keygen.js';
 
 const RSA = rsaKey(1024, 'alice@desktop');
 const RSA2 = rsaKey(1024, 'bob   "the  builder"  Jones');
@@ -18,6 +19,14 @@ const ED = ed25519Key('alice@laptop');
 const EC = ecdsaKey('P-256', 'carol@uni');
 const SK = skEd25519Key('dave@yubikey');
 const SKEC = skEcdsaKey('erin@token');
+const DSS = blobText('ssh-dss', [mpint(Buffer.alloc(128, 0xff)), mpint(Buffer.alloc(20, 0xff)), mpint(Buffer.from([2])), mpint(Buffer.from([3]))], 'old@dsa');
+/** An ssh-rsa key of the right shape with a `bits`-bit modulus (no key generation needed). */
+function rsaShaped(bits: number, comment: string): string {
+  const n = crypto.randomBytes(Math.ceil(bits / 8));
+  n[0] = (n[0]! | 0x80) >> (n.length * 8 - bits);
+  n[n.length - 1]! |= 1;
+  return blobText('ssh-rsa', [mpint(Buffer.from([1, 0, 1])), mpint(n)], comment);
+}
 
 test('by default only ssh-rsa and ssh-dss are listed; "all" lists every type; a list lists exactly those', (t) => {
   const texts = [ED, RSA, EC, SK, RSA2, SKEC];
@@ -51,11 +60,25 @@ test('status: a line with the counts, and a problem only when the entry is empty
   const onlyModern = listKeys([ED, EC], 'planetlab');
   const r = listingReport('p_e', onlyModern, 'planetlab');
   t.is(r.line, 'lists 0 of 2 keys (types: planetlab (ssh-rsa, ssh-dss)); leaves out 1 ecdsa-sha2-nistp256, 1 ssh-ed25519 (served to sshd and by "sliceid keys --all")');
-  t.regex(r.problem!, /^GetSSHKeys lists no key for slice p_e: all 2 of its keys are of types it leaves out \(1 ecdsa-sha2-nistp256, 1 ssh-ed25519\), so the Raven tools would report "no keys"/);
-  t.is(listingReport('p_e', listKeys([ED, RSA], 'planetlab'), 'planetlab').problem, undefined, 'one listable key is enough');
-  t.is(listingReport('p_e', listKeys([], 'planetlab'), 'planetlab').problem, undefined, 'no keys at all is another matter (not the key types)');
-  t.is(listingReport(undefined, onlyModern, 'planetlab').problem, undefined, 'no slice');
+  t.is(r.problems.length, 1);
+  t.regex(r.problems[0]!, /^GetSSHKeys lists no key for slice p_e: all 2 of its keys are of types it leaves out \(1 ecdsa-sha2-nistp256, 1 ssh-ed25519\), so the Raven tools would report "no keys"/);
+  t.deepEqual(listingReport('p_e', listKeys([ED, RSA], 'planetlab'), 'planetlab').problems, [], 'one listable key is enough');
+  t.deepEqual(listingReport('p_e', listKeys([], 'planetlab'), 'planetlab').problems, [], 'no keys at all is another matter (not the key types)');
+  t.deepEqual(listingReport(undefined, onlyModern, 'planetlab').problems, [], 'no slice');
   t.is(listingReport('p_e', listKeys([ED, EC], 'all'), 'all').line, 'lists 2 of 2 keys (types: all key types)');
+});
+
+test('status: listed keys the Stork client cannot convert (ssh-dss, RSA over 4096 bits) are a problem', (t) => {
+  const big = rsaShaped(4097, 'huge@key');
+  const at4096 = rsaShaped(4096, 'max@key');
+  t.notThrows(() => parseKeyText(big, { source: 'x' }), 'a key the cache takes');
+  t.deepEqual(storkUnusable([RSA, at4096, big, DSS]), { 'ssh-rsa over 4096 bits': 1, 'ssh-dss': 1 });
+  t.deepEqual(storkUnusable([RSA, at4096, RSA2]), {});
+  const r = listingReport('p_e', listKeys([RSA, big, DSS, ED], 'planetlab'), 'planetlab');
+  t.deepEqual(r.problems, [
+    'GetSSHKeys lists for slice p_e keys the Raven tools cannot convert (1 ssh-dss, 1 ssh-rsa over 4096 bits): they stop at the first one; remove them from the slice users, or set [api] getsshkeys_key_types = ["ssh-rsa"] for ssh-dss',
+  ]);
+  t.deepEqual(listingReport('p_e', listKeys([RSA, DSS], ['ssh-rsa']), ['ssh-rsa']).problems, [], 'ssh-dss left out by the setting');
 });
 
 function source(keys: string[]): SourceResult {
