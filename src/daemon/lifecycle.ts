@@ -65,7 +65,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (left.length) logger.info({ dir, files: left }, 'removed temp files of an interrupted write');
   }
   const cache = openKeyCache(paths.database, { logger });
-  const view = new NodeView(cache);
+  const view = new NodeView(cache, config.api.getsshkeysKeyTypes);
   let renewalTimer: NodeJS.Timeout | undefined;
   let watcher: Watcher | undefined;
   let hooks: SliceHooks | undefined;

@@ -18,8 +18,13 @@ export interface Expected {
   slicename: string;
   slice: { urn: string; hrn: string };
   node: { urn: string; hrn: string; uuid?: string };
+  /** What GetSSHKeys answers by default: every known slice, PlanetLab's key types only, "" when none. */
   GetSSHKeys: Record<string, string>;
+  /** The same with `getsshkeys_key_types = "all"`: every cached key, in the cache's order. */
+  GetSSHKeys_all_types: Record<string, string>;
+  /** login -> the keys sshd gets for it (`authorized-keys LOGIN`). */
   users: Record<string, string[]>;
+  note?: string;
 }
 
 export interface FixtureTree {
@@ -30,7 +35,8 @@ export interface FixtureTree {
   readonly expected: Expected;
 }
 
-function setsIn(): Array<[string, string]> {
+/** The fixture sets: the project's own always, the shared ones only when they are beside the checkout. */
+export function setsIn(): Array<[string, string]> {
   const sets: Array<[string, string]> = [['own', ownFixtures]];
   if (fs.existsSync(sharedFixtures)) sets.push(['shared', sharedFixtures]);
   return sets;

@@ -25,7 +25,7 @@ test('no config file: every default', (t) => {
     facts: {},
     gid: { validityDays: 1826, renewBeforeDays: 30 },
     geniGet: { enabled: true, timeoutMs: 3000 },
-    api: { port: 812, listen: ['127.0.0.1', '::1'], socket: null, allowNonLoopback: false },
+    api: { port: 812, listen: ['127.0.0.1', '::1'], socket: null, allowNonLoopback: false, getsshkeysKeyTypes: 'planetlab' },
     log: { level: 'info' },
     hooks: { dir: null, timeout: 600 },
   });
@@ -66,7 +66,7 @@ test('TOML with snake_case keys maps to the camelCase shape; node paths are reba
   t.deepEqual(config.authority, { cert: path.join(paths.root, 'etc/sliceid/ca.pem'), key: path.join(paths.root, 'etc/sliceid/ca.key') });
   t.deepEqual(config.gid, { validityDays: 400, renewBeforeDays: 10 });
   t.deepEqual(config.geniGet, { enabled: false, timeoutMs: 500 });
-  t.deepEqual(config.api, { port: 8812, listen: ['127.0.0.1', '0.0.0.0'], socket: path.join(paths.root, 'run/nm.api'), allowNonLoopback: true });
+  t.deepEqual(config.api, { port: 8812, listen: ['127.0.0.1', '0.0.0.0'], socket: path.join(paths.root, 'run/nm.api'), allowNonLoopback: true, getsshkeysKeyTypes: 'planetlab' });
   t.is(config.log.level, 'debug');
   // facts remember their file and line
   const facts = configFacts(config);
@@ -92,7 +92,7 @@ function refusal(t: import('ava').ExecutionContext, name: string, text: string, 
 }
 
 test('unknown keys are refused naming the file, the line, the key and the known ones', (t) => {
-  refusal(t, 'sliceid.toml', '[api]\nport = 812\nallow_non_loopbak = true\n', /"api\.allow_non_loopbak" is not a known setting in \[api\] \(known: port, listen, socket, allow_non_loopback\)/, 3);
+  refusal(t, 'sliceid.toml', '[api]\nport = 812\nallow_non_loopbak = true\n', /"api\.allow_non_loopbak" is not a known setting in \[api\] \(known: port, listen, socket, allow_non_loopback, getsshkeys_key_types\)/, 3);
   refusal(t, 'sliceid.toml', 'color = "blue"\n', /"color" is not a known setting in the top level \(known: facts, authority, gid, geni_get, api, log, hooks\)/, 1);
   refusal(t, 'sliceid.toml', '[facts]\nslice = "x"\n', /"facts\.slice" is not a known setting in \[facts\] \(known: hostname, nickname, .*slice_urn/, 2);
   refusal(t, 'sliceid.json', '{\n "facts": {\n  "bogus": 1\n }\n}', /"facts\.bogus" is not a known setting/, 3);
@@ -108,6 +108,21 @@ test('bad values are refused with the rule', (t) => {
   refusal(t, 'sliceid.toml', '[facts]\nnodeid = "  "\n', /must not be empty/);
   refusal(t, 'sliceid.toml', '[authority]\ncert = "/a.pem"\n', /authority\.key/);
   refusal(t, 'sliceid.toml', '[facts]\nslice_urn = "a"\nsliceUrn = "b"\n', /sets facts\.slice_urn a second time/);
+});
+
+test('[api] getsshkeys_key_types: "planetlab" (default), "all" or a list of known key types; anything else refused with the rule', (t) => {
+  const load = (text: string) => loadConfig(root({ 'etc/sliceid/sliceid.toml': text })).config.api.getsshkeysKeyTypes;
+  t.is(load('[api]\n'), 'planetlab');
+  t.is(load('[api]\ngetsshkeys_key_types = "planetlab"\n'), 'planetlab');
+  t.is(load('[api]\ngetsshkeys_key_types = "all"\n'), 'all');
+  t.deepEqual(load('[api]\ngetsshkeys_key_types = ["ssh-rsa", "ssh-ed25519", "ssh-rsa"]\n'), ['ssh-rsa', 'ssh-ed25519'], 'duplicates dropped');
+  t.deepEqual(loadConfig(root({ 'etc/sliceid/sliceid.json': '{"api": {"getsshkeysKeyTypes": ["ssh-dss"]}}' })).config.api.getsshkeysKeyTypes, ['ssh-dss']);
+  const rule = /must be "planetlab", "all" or a list of key types \(ssh-ed25519, ssh-rsa, .*ssh-dss\)/;
+  refusal(t, 'sliceid.toml', '[api]\nport = 1\ngetsshkeys_key_types = "rsa"\n', rule, 3);
+  refusal(t, 'sliceid.toml', '[api]\ngetsshkeys_key_types = "PlanetLab"\n', rule, 2);
+  refusal(t, 'sliceid.toml', '[api]\ngetsshkeys_key_types = true\n', rule, 2);
+  refusal(t, 'sliceid.toml', '[api]\ngetsshkeys_key_types = ["ssh-rsa", "ssh-ed448"]\n', /"ssh-ed448" is not valid for api\.getsshkeys_key_types\[1\]: is not a key type sliceid knows/, 2);
+  refusal(t, 'sliceid.toml', '[api]\ngetsshkeys_key_types = []\n', /must list at least one key type/, 2);
 });
 
 test('syntax errors name the line', (t) => {
