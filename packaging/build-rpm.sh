@@ -173,7 +173,7 @@ cp package.json "$app/"
 mkdir -p "$app/bin" "$app/dist"
 cp bin/sliceid.js "$app/bin/"
 cp -R dist/src "$app/dist/src"
-find "$app/dist" -type f ! -name '*.js' -exec rm -f {} +
+find "$app/dist" -type f ! -name '*.js' ! -name '*.cjs' -exec rm -f {} +
 cp -R "$WORK/deps/node_modules" "$app/node_modules"
 rm -f "$app/node_modules/.package-lock.json"
 # better-sqlite3: keep the loader and the addon, drop sources and build leftovers (they name the

@@ -7,7 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   run: { summary: 'the daemon: write the files, serve the NodeManager API, follow changes', load: () => import('./commands/run.js') },
   status: { summary: 'identity, sources, cache and API state of this node', load: () => import('./commands/status.js') },
   keys: { summary: 'print what GetSSHKeys answers', load: () => import('./commands/keys.js') },
-  'authorized-keys': { summary: "print a user's keys (sshd AuthorizedKeysCommand)", load: () => import('./commands/authorized-keys.js') },
+  'authorized-keys': { summary: "print a user's keys (sshd AuthorizedKeysCommand)", load: () => import('./commands/authorized-keys.cjs') },
   refresh: { summary: 'ask the running daemon for a full refresh (SIGHUP)', load: () => import('./commands/refresh.js') },
   'show-gid': { summary: 'decode and verify a GID chain file', load: () => import('./commands/show-gid.js') },
 };
