@@ -12,6 +12,7 @@ import { META_API } from '../daemon/refresh.js';
 import { DAY_MS, parseGidChain, verifyGidChain } from '../identity/gid.js';
 import type { SourceState, RefreshRecord } from '../store/types.js';
 import type { IdentityResult } from '../identity/index.js';
+import { sshdState, type SshdState } from '../sshd/effective.js';
 
 const USAGE = 'usage: sliceid status [--root DIR] [--json]\n';
 
@@ -39,6 +40,8 @@ export interface StatusReport {
   readonly sources: readonly SourceState[];
   readonly lastRefresh: RefreshRecord | undefined;
   readonly api: ApiState;
+  /** Whether sshd's effective configuration takes the keys from sliceid's files or command. */
+  readonly sshd: SshdState;
   readonly problems: readonly string[];
 }
 
@@ -103,12 +106,13 @@ export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
   const pid = livePid(paths.pidFile);
   const cache = openExistingCache(paths);
   const problems: string[] = [];
+  const sshd = await sshdState(paths);
   if (!cache) {
     return {
       root: paths.root, daemon: { running: pid !== undefined, pid }, identity: undefined, facts: {}, identityError: undefined,
       files: fileStates(paths, undefined), users: [], keys: 0, sources: [], lastRefresh: undefined,
-      api: { address: undefined, answers: false, detail: 'no cache yet' },
-      problems: [`no cache at ${paths.database}: sliceid has not run on this node (start it with "sliceid run")`],
+      api: { address: undefined, answers: false, detail: 'no cache yet' }, sshd,
+      problems: [`no cache at ${paths.database}: sliceid has not run on this node (start it with "sliceid run")`, ...(sshd.problem ? [sshd.problem] : [])],
     };
   }
   try {
@@ -131,9 +135,10 @@ export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
     for (const s of sources) if (s.stale) problems.push(`source ${s.id} is stale: ${s.reason ?? s.lastStatus}`);
     if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys answers an empty struct');
     if (pid !== undefined && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
+    if (sshd.problem) problems.push(sshd.problem);
     return {
       root: paths.root, daemon: { running: pid !== undefined, pid }, identity: identity?.identity, facts, identityError: error,
-      files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api, problems,
+      files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api, sshd, problems,
     };
   } finally {
     cache.close();
@@ -172,6 +177,7 @@ export function formatStatus(r: StatusReport): string {
   r.sources.forEach((s, i) =>
     row(i === 0 ? 'sources' : '', `${s.stale ? 'STALE ' : 'ok    '}${s.id}  ${s.origin}: ${s.users} users, ${s.keys} keys, last good ${ago(s.lastGood)}${s.reason ? `; ${s.reason}` : ''}`),
   );
+  row('sshd', `${r.sshd.uses}: ${r.sshd.detail}`);
   if (r.lastRefresh) row('refreshed', `${ago(r.lastRefresh.at)} by ${r.lastRefresh.trigger}, ${r.lastRefresh.durationMs} ms: ${r.lastRefresh.summary}`);
   r.problems.forEach((p, i) => row(i === 0 ? 'problems' : '', p));
   if (!r.problems.length) row('problems', 'none');
