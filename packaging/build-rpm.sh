@@ -234,6 +234,7 @@ for f in sliceid.sh sliceid.init sliceid.service sliceid.sysconfig sliceid.logro
   sliceid.preset sliceid.8 README-rpm.md; do
   cp "$here/$f" "$WORK/src/$src/packaging/"
 done
+mkdir -p "$WORK/src/$src/packaging/sshd_config.d" && cp "$here/sshd_config.d/sliceid.conf" "$WORK/src/$src/packaging/sshd_config.d/"
 tar -C "$WORK/src" --owner=0 --group=0 --numeric-owner -cf "$WORK/SOURCES/$src.tar" "$src"
 
 rel=$RELEASE
