@@ -79,12 +79,13 @@ test('usage: exactly one user; --help; the common options are accepted', (t) => 
   t.is(run([reader], 'ada', '--root', root, '--json', '--config', '/nonexistent').stdout, `${ED}\n${RSA}\n`);
 });
 
-test('loads no SQLite, config or daemon module; its login grammar is the accounts parser\'s', (t) => {
-  const probe = `require(${JSON.stringify(reader)}); const m = require(${JSON.stringify(reader)});
-    process.stdout.write(JSON.stringify({ loaded: Object.keys(require.cache), login: [m.KEY_FILE_LOGIN.source, m.KEY_FILE_LOGIN.flags] }));`;
-  const out = JSON.parse(execFileSync(process.execPath, ['-e', probe], { encoding: 'utf8' })) as { loaded: string[]; login: string[] };
-  const ours = out.loaded.map((f) => path.relative(path.join(projectDir, 'dist'), f)).sort();
-  t.deepEqual(ours.filter((f) => !f.endsWith('authorized-keys.cjs') && f !== path.join('src', 'paths.js')), [], ours.join(', '));
-  t.false(out.loaded.some((f) => f.includes('node_modules')));
+test('loads no other module of ours; its login grammar and key directory are those of the rest of sliceid', (t) => {
+  const roots = ['/', '/tmp/x', 'rel/tree', '/a/../b/'];
+  const probe = `const m = require(${JSON.stringify(reader)});
+    process.stdout.write(JSON.stringify({ loaded: Object.keys(require.cache), login: [m.KEY_FILE_LOGIN.source, m.KEY_FILE_LOGIN.flags],
+      dirs: ${JSON.stringify(roots)}.map(m.keysDir) }));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', probe], { encoding: 'utf8' })) as { loaded: string[]; login: string[]; dirs: string[] };
+  t.deepEqual(out.loaded, [reader]);
   t.deepEqual(out.login, [LOGIN.source, LOGIN.flags]);
+  t.deepEqual(out.dirs, roots.map((r) => nodePaths(r).sshdKeysDir));
 });
