@@ -25,7 +25,7 @@ fi
 MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 export MALLOC_ARENA_MAX
 # sshd's AuthorizedKeysCommand (once per login attempt): straight to the small CommonJS reader,
-# which starts as fast as `node -e 0` (bench/README.md, sshd).
+# which costs about what `node -e 0` does (bench/README.md, sshd).
 if [ "${1:-}" = authorized-keys ] && [ -f "$lib/dist/src/commands/authorized-keys.cjs" ]; then
   shift
   exec "$node" "$lib/dist/src/commands/authorized-keys.cjs" "$@"

@@ -157,10 +157,11 @@ test.serial('sshd AuthorizedKeysFile reads the key files (StrictModes on): with 
   t.not((await login('second')).code, 0);
   t.not((await login('stranger')).code, 0);
 
-  // A key added to the accounts file works within a second (on a machine whose cores are
-  // oversubscribed, a second per core's worth of run queue: this suite shares 2 cores with others).
+  // A key added to the accounts file works within a second. On a machine whose cores are
+  // oversubscribed (this suite shares 2 cores with other suites and builds) the second is
+  // stretched by the run queue per core, twice over: the load average lags behind a burst.
   d = await startDaemon(root);
-  const budget = Math.round(1000 * Math.max(1, os.loadavg()[0]! / os.cpus().length));
+  const budget = Math.round(1000 * Math.max(1, (2 * os.loadavg()[0]!) / os.cpus().length));
   const added = Date.now();
   fs.appendFileSync(accounts, `PUBKEY LOGIN=root KEY="${pub('second')}"\n`);
   await until(() => fs.readFileSync(keyFile, 'utf8').includes(pub('second')), budget, `the added key in the key file within ${budget} ms`, 10);
