@@ -47,7 +47,7 @@ const { values: argv } = parseArgs({
   },
 });
 if (argv.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [--out FILE] [--cli dist/src/cli.js] [--fixture DIR] [--runs N] [--only api,idle,scale,cold]\n');
+  process.stdout.write('usage: npm run bench [-- --quick] [--out FILE] [--cli bin/sliceid.js] [--fixture DIR] [--runs N] [--only api,idle,scale,cold]\n');
   process.exit(0);
 }
 
@@ -68,7 +68,9 @@ const CFG = {
 /** What packaging/sliceid.sh sets before it starts node (keep the two in step). */
 const DEPLOYED_ENV = { MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? '2' };
 const SECTIONS = new Set((argv.only ?? 'api,idle,scale,cold').split(',').map((s) => s.trim()));
-const CLI = path.resolve(argv.cli ?? path.join(projectDir, 'dist', 'src', 'cli.js'));
+// What ships: bin/sliceid.js, which runs the bundle (npm run bundle; npm run bench makes it) when present.
+const CLI = path.resolve(argv.cli ?? path.join(projectDir, 'bin', 'sliceid.js'));
+const BUNDLED = !argv.cli && fs.existsSync(path.join(projectDir, 'dist', 'bundle', 'cli.js'));
 const FIXTURE = path.resolve(argv.fixture ?? path.join(projectDir, 'test', 'fixtures', 'emulab-pnode'));
 const OUT = path.resolve(argv.out ?? path.join(projectDir, 'bench', 'results.json'));
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -105,7 +107,7 @@ type ServerLoad = { c1: LoadFigures | null; c50: LoadFigures | null };
 
 const results = {
   machine: machineInfo(),
-  config: { quick: QUICK, ...CFG, cli: path.relative(projectDir, CLI) || CLI, fixture: path.relative(projectDir, FIXTURE) || FIXTURE },
+  config: { quick: QUICK, ...CFG, cli: path.relative(projectDir, CLI) || CLI, bundle: BUNDLED, fixture: path.relative(projectDir, FIXTURE) || FIXTURE },
   api: {
     sliceid: { c1: null, c50: null } as ServerLoad,
     nm_reference: { c1: null, c50: null } as ServerLoad,
@@ -217,7 +219,8 @@ function prepareTree(): string {
 
 /** Start sliceid on root; resolves once the ready line is out, the three files exist and the port accepts. */
 async function startSliceid(root: string, label: string): Promise<Daemon & { startMs: number }> {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} does not exist: run npm run build (the daemon may not have landed yet), or pass --cli`);
+  const built = argv.cli ? CLI : BUNDLED ? path.join(projectDir, 'dist', 'bundle', 'cli.js') : path.join(projectDir, 'dist', 'src', 'cli.js');
+  if (!fs.existsSync(built)) throw new Error(`${built} does not exist: run npm run build (the daemon may not have landed yet), or pass --cli`);
   const t0 = performance.now();
   // The environment /usr/bin/sliceid (packaging/sliceid.sh) gives the daemon on a node.
   const child = startChild(`sliceid(${label})`, process.execPath, [CLI, 'run', '--root', root, '--port', '0', '--socket', path.join(root, 'tmp', 'nodemanager.api')], {
@@ -630,7 +633,7 @@ async function section(name: string, fn: () => Promise<void>): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  note(`cli ${CLI}, fixture ${FIXTURE}${QUICK ? ', --quick' : ''}`);
+  note(`cli ${CLI}${BUNDLED ? ' (dist/bundle)' : ''}, fixture ${FIXTURE}${QUICK ? ', --quick' : ''}`);
   // Start-up first, on its own tree; then one long-running daemon for load, idle and scale.
   await section('cold', sectionCold);
   if (['api', 'idle', 'scale'].some((s) => SECTIONS.has(s))) {
