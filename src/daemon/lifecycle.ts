@@ -98,7 +98,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let confirmTimer: NodeJS.Timeout | undefined;
   const queue = new RefreshQueue(
     async (trigger, geniGet) => {
-      last = await refreshOnce(ctx, trigger, geniGet);
+      // The parsed key sources are in the cache now; kept here until the next refresh, those of
+      // 10,000 users (their file's text, 30,000 parsed keys) held ~20 MB for nothing.
+      last = { ...(await refreshOnce(ctx, trigger, geniGet)), sources: [] };
       apply(last);
       writeFaults(paths.faultsFile, last.faults, logger);
       if (confirmTimer) clearTimeout(confirmTimer);
