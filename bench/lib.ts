@@ -265,6 +265,57 @@ export function rssMb(pid: number): number | null {
   }
 }
 
+/** Resident MB by kind of mapping, from /proc/<pid>/smaps. */
+export interface RssDetail {
+  /** The node executable's own pages (code and read-only data it touched). */
+  node_binary: number;
+  /** Native addons (better-sqlite3). */
+  addons: number;
+  /** Shared libraries. */
+  libs: number;
+  /** Anonymous mappings: V8's heap and code spaces, malloc arenas other than the main one, stacks. */
+  anon: number;
+  /** The main malloc arena ([heap]). */
+  brk_heap: number;
+  /** Other file mappings (SQLite's shared memory, ICU data files...). */
+  other: number;
+}
+
+export function rssDetail(pid: number): RssDetail | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return null;
+  }
+  let exe = '';
+  try {
+    exe = fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    /* node_binary then stays 0 and its pages count as libs */
+  }
+  const kb: RssDetail = { node_binary: 0, addons: 0, libs: 0, anon: 0, brk_heap: 0, other: 0 };
+  let kind: keyof RssDetail = 'anon';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[1] ?? '';
+      kind =
+        name === '' || (name.startsWith('[') && name !== '[heap]') ? 'anon'
+        : name === '[heap]' ? 'brk_heap'
+        : name === exe ? 'node_binary'
+        : name.endsWith('.node') ? 'addons'
+        : /\.so(\.|$)/.test(name) ? 'libs'
+        : 'other';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kb[kind] += Number(rss[1]);
+  }
+  for (const k of Object.keys(kb) as Array<keyof RssDetail>) kb[k] = Math.round((kb[k] / 1024) * 10) / 10;
+  return kb;
+}
+
 export const clockTicks = ((): number => {
   try {
     const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());

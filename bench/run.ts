@@ -24,6 +24,7 @@ import {
   removeTempDir,
   round,
   rpc,
+  rssDetail,
   rssMb,
   startChild,
   stopChild,
@@ -31,6 +32,7 @@ import {
   tempDir,
   waitForLine,
   type Child,
+  type RssDetail,
 } from './lib.js';
 import { benchSshd, reportSshd, SSHD_GOALS, type SshdFigures } from './sshd.js';
 
@@ -46,7 +48,7 @@ const { values: argv } = parseArgs({
   },
 });
 if (argv.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [--out FILE] [--cli dist/src/cli.js] [--fixture DIR] [--runs N] [--only api,idle,scale,cold,sshd]\n');
+  process.stdout.write('usage: npm run bench [-- --quick] [--out FILE] [--cli bin/sliceid.js] [--fixture DIR] [--runs N] [--only api,idle,scale,cold,sshd]\n');
   process.exit(0);
 }
 
@@ -67,7 +69,9 @@ const CFG = {
 /** What packaging/sliceid.sh sets before it starts node (keep the two in step). */
 const DEPLOYED_ENV = { MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? '2' };
 const SECTIONS = new Set((argv.only ?? 'api,idle,scale,cold,sshd').split(',').map((s) => s.trim()));
-const CLI = path.resolve(argv.cli ?? path.join(projectDir, 'dist', 'src', 'cli.js'));
+// What ships: bin/sliceid.js, which runs the bundle (npm run bundle; npm run bench makes it) when present.
+const CLI = path.resolve(argv.cli ?? path.join(projectDir, 'bin', 'sliceid.js'));
+const BUNDLED = !argv.cli && fs.existsSync(path.join(projectDir, 'dist', 'bundle', 'cli.js'));
 const FIXTURE = path.resolve(argv.fixture ?? path.join(projectDir, 'test', 'fixtures', 'emulab-pnode'));
 const OUT = path.resolve(argv.out ?? path.join(projectDir, 'bench', 'results.json'));
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -104,7 +108,7 @@ type ServerLoad = { c1: LoadFigures | null; c50: LoadFigures | null };
 
 const results = {
   machine: machineInfo(),
-  config: { quick: QUICK, ...CFG, cli: path.relative(projectDir, CLI) || CLI, fixture: path.relative(projectDir, FIXTURE) || FIXTURE },
+  config: { quick: QUICK, ...CFG, cli: path.relative(projectDir, CLI) || CLI, bundle: BUNDLED, fixture: path.relative(projectDir, FIXTURE) || FIXTURE },
   api: {
     sliceid: { c1: null, c50: null } as ServerLoad,
     nm_reference: { c1: null, c50: null } as ServerLoad,
@@ -139,6 +143,15 @@ const results = {
     nm_reference_after_load: null as number | null,
     nm_reference_keepalive_after_load: null as number | null,
     bare_http_after_load: null as number | null,
+    /** The bare node:http server 0.5 s after it is ready, as sliceid's `start`. */
+    bare_http_start: null as number | null,
+    /** start - bare_http_start (issue 15: <= 10). */
+    start_minus_bare_start: null as number | null,
+    /** after_load / bare_http_after_load (issue 15: <= 1.1). */
+    after_load_vs_bare: null as number | null,
+    /** Where sliceid's resident set is at start and after load: /proc/<pid>/smaps by mapping. */
+    start_detail: null as RssDetail | null,
+    after_load_detail: null as RssDetail | null,
   },
   idle: {
     cpu_s_per_60s: null as number | null,
@@ -159,6 +172,9 @@ const results = {
     users: null as number | null,
     keys: null as number | null,
     response_bytes: null as number | null,
+    /** rss_mb / rss_mb.start (issue 15: <= 1.5). */
+    rss_vs_start: null as number | null,
+    rss_detail: null as RssDetail | null,
   },
   sshd: null as SshdFigures | null,
   goals: [] as Array<{ goal: string; key: string; op: '>=' | '<='; target: number; value: number | null; met: boolean | null }>,
@@ -205,7 +221,8 @@ function prepareTree(): string {
 
 /** Start sliceid on root; resolves once the ready line is out, the three files exist and the port accepts. */
 async function startSliceid(root: string, label: string): Promise<Daemon & { startMs: number }> {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} does not exist: run npm run build (the daemon may not have landed yet), or pass --cli`);
+  const built = argv.cli ? CLI : BUNDLED ? path.join(projectDir, 'dist', 'bundle', 'cli.js') : path.join(projectDir, 'dist', 'src', 'cli.js');
+  if (!fs.existsSync(built)) throw new Error(`${built} does not exist: run npm run build (the daemon may not have landed yet), or pass --cli`);
   const t0 = performance.now();
   // The environment /usr/bin/sliceid (packaging/sliceid.sh) gives the daemon on a node.
   const child = startChild(`sliceid(${label})`, process.execPath, [CLI, 'run', '--root', root, '--port', '0', '--socket', path.join(root, 'tmp', 'nodemanager.api')], {
@@ -349,12 +366,15 @@ async function sectionApi(d: Daemon): Promise<void> {
     refs.push(nm);
     const nmKa = startChild('nm-reference(keep-alive)', 'python3', [NM_REFERENCE, '--data', bodyFile, '--port', '0', '--keep-alive']);
     refs.push(nmKa);
-    const bare = startChild('bare-http', process.execPath, [BARE_HTTP, '--body', bodyFile, '--port', '0']);
+    const bare = startChild('bare-http', process.execPath, [BARE_HTTP, '--body', bodyFile, '--port', '0'], { env: DEPLOYED_ENV });
     refs.push(bare);
     const portOf = async (c: Child): Promise<number> => Number((await waitForLine(c, (l) => l.msg === 'ready', 20_000)).line['port']);
     const nmPort = await portOf(nm);
     const nmKaPort = await portOf(nmKa);
     const barePort = await portOf(bare);
+    // Its resident set at start, taken as sliceid's is: 0.5 s after the ready line.
+    await sleep(500);
+    results.rss_mb.bare_http_start = rssMb(bare.pid);
 
     // Same data from all of them.
     const nmData = parseKeysResponse((await rpc(nmPort)).body.toString('utf8'));
@@ -394,6 +414,7 @@ async function sectionApi(d: Daemon): Promise<void> {
       }
     }
     results.rss_mb.after_load = rssMb(d.child.pid);
+    results.rss_mb.after_load_detail = rssDetail(d.child.pid);
     results.rss_mb.nm_reference_after_load = rssMb(nm.pid);
     results.rss_mb.nm_reference_keepalive_after_load = rssMb(nmKa.pid);
     results.rss_mb.bare_http_after_load = rssMb(bare.pid);
@@ -472,6 +493,7 @@ async function sectionScale(d: Daemon): Promise<void> {
     results.scale_10k.getsshkeys_ms = round(median(times), 2);
     results.scale_10k.getsshkeys_p90_ms = round(quantile(times, 0.9), 2);
     results.scale_10k.rss_mb = rssMb(d.child.pid);
+    results.scale_10k.rss_detail = rssDetail(d.child.pid);
 
     // The same call against the NodeManager-style reference holding the same 10k data.
     const bodyFile = path.join(work, 'getsshkeys-10k.xml');
@@ -529,6 +551,14 @@ async function sectionCold(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Report
 
+function computeRatios(): void {
+  const r = results.rss_mb;
+  if (r.start !== null && r.bare_http_start !== null) r.start_minus_bare_start = round(r.start - r.bare_http_start, 1);
+  if (r.after_load !== null && r.bare_http_after_load) r.after_load_vs_bare = round(r.after_load / r.bare_http_after_load, 3);
+  const s = results.scale_10k;
+  if (s.rss_mb !== null && r.start) s.rss_vs_start = round(s.rss_mb / r.start, 3);
+}
+
 function computeGoals(): void {
   const g = (goal: string, key: string, op: '>=' | '<=', target: number, value: number | null | undefined): void => {
     const v = value ?? null;
@@ -537,8 +567,11 @@ function computeGoals(): void {
   g('GetSSHKeys c50 throughput vs NodeManager-style reference', 'api.ratio_vs_nm_c50', '>=', 10, results.api.ratio_vs_nm_c50);
   g('GetSSHKeys c50 throughput vs bare node:http', 'api.ratio_vs_bare_c50', '>=', 0.5, results.api.ratio_vs_bare_c50);
   g('GetSSHKeys p99 at 50 connections (ms)', 'api.sliceid.c50.p99_ms', '<=', 10, results.api.sliceid.c50?.p99_ms);
-  g('warm start vs node -e 0', 'cold_start.warm_ratio', '<=', 5, results.cold_start.warm_ratio);
+  g('warm start vs node -e 0', 'cold_start.warm_ratio', '<=', 2.5, results.cold_start.warm_ratio);
   g('RSS after load (MB)', 'rss_mb.after_load', '<=', 80, results.rss_mb.after_load);
+  g('RSS at start minus bare node:http at start (MB)', 'rss_mb.start_minus_bare_start', '<=', 10, results.rss_mb.start_minus_bare_start);
+  g('RSS after load vs bare node:http after the same load', 'rss_mb.after_load_vs_bare', '<=', 1.1, results.rss_mb.after_load_vs_bare);
+  g('RSS after the 10k refresh and calls vs own RSS at start', 'scale_10k.rss_vs_start', '<=', 1.5, results.scale_10k.rss_vs_start);
   g('idle CPU (s per 60 s)', 'idle.cpu_s_per_60s', '<=', 0.05, results.idle.cpu_s_per_60s);
   g('10k-user refresh (s)', 'scale_10k.refresh_s', '<=', 2, results.scale_10k.refresh_s);
   for (const s of SSHD_GOALS) g(s.goal, `sshd.${s.key}`, '<=', s.target, results.sshd?.[s.key] as number | null | undefined);
@@ -569,14 +602,19 @@ function report(): string {
   L.push(`Start-up, exec to three files written + port accepting (median of ${c.runs})`);
   L.push(`  fresh ${fmt(c.fresh_ms, 1)} ms, warm ${fmt(c.warm_ms, 1)} ms, node -e 0 ${fmt(c.node_baseline_ms, 1)} ms; warm/node ${fmt(c.warm_ratio)}x, fresh/node ${fmt(c.fresh_ratio)}x; SIGTERM to exit ${fmt(c.stop_ms, 1)} ms`, '');
   const r = results.rss_mb;
-  L.push(`RSS (MB): sliceid at start ${fmt(r.start, 1)}, after load ${fmt(r.after_load, 1)}; nm_reference ${fmt(r.nm_reference_after_load, 1)} (keep-alive ${fmt(r.nm_reference_keepalive_after_load, 1)}), bare_http ${fmt(r.bare_http_after_load, 1)}`, '');
+  L.push(`RSS (MB): sliceid at start ${fmt(r.start, 1)}, after load ${fmt(r.after_load, 1)}; nm_reference ${fmt(r.nm_reference_after_load, 1)} (keep-alive ${fmt(r.nm_reference_keepalive_after_load, 1)}), bare_http ${fmt(r.bare_http_after_load, 1)} (at start ${fmt(r.bare_http_start, 1)})`);
+  L.push(`  start - bare start ${fmt(r.start_minus_bare_start, 1)} MB; after load / bare after load ${fmt(r.after_load_vs_bare, 3)}`);
+  for (const [k, v] of [['start', r.start_detail], ['after load', r.after_load_detail], ['after 10k', results.scale_10k.rss_detail]] as const) {
+    if (v) L.push(`  ${k}: ${Object.entries(v).map(([n, mb]) => `${n} ${fmt(mb, 1)}`).join(', ')}`);
+  }
+  L.push('');
   const i = results.idle;
   L.push(`Idle over ${fmt(i.measured_s, 1)} s, scaled to 60 s: CPU ${fmt(i.cpu_s_per_60s, 3)} s, ${fmt(i.ctx_switches_per_60s, 0)} context switches (${String(i.threads ?? 'n/a')} threads; schedstat ${fmt(i.schedstat_cpu_s, 4)} s)`, '');
   const s = results.scale_10k;
   L.push(`Scale: ${CFG.scaleUsers} users x ${CFG.scaleKeysPer} ssh-rsa keys (${String(s.users ?? 'n/a')} users, ${String(s.keys ?? 'n/a')} keys, ${String(s.response_bytes ?? 'n/a')} bytes)`);
-  L.push(`  refresh ${fmt(s.refresh_s, 3)} s rename-to-log (logged durationMs ${fmt(s.refresh_logged_ms, 1)}), GetSSHKeys median ${fmt(s.getsshkeys_ms)} ms (p90 ${fmt(s.getsshkeys_p90_ms)}; nm_reference ${fmt(s.nm_reference_getsshkeys_ms)} ms), RSS ${fmt(s.rss_mb, 1)} MB`, '');
+  L.push(`  refresh ${fmt(s.refresh_s, 3)} s rename-to-log (logged durationMs ${fmt(s.refresh_logged_ms, 1)}), GetSSHKeys median ${fmt(s.getsshkeys_ms)} ms (p90 ${fmt(s.getsshkeys_p90_ms)}; nm_reference ${fmt(s.nm_reference_getsshkeys_ms)} ms), RSS ${fmt(s.rss_mb, 1)} MB (${fmt(s.rss_vs_start, 3)}x at start)`, '');
   L.push(...reportSshd(results.sshd));
-  L.push('Goals (issue 6)');
+  L.push('Goals (issues 6, 12 and 15)');
   for (const g of results.goals) {
     const verdict = g.met === null ? 'not measured' : g.met ? 'met' : 'MISSED';
     L.push(`  ${g.goal.padEnd(58)} ${g.op} ${String(g.target).padEnd(5)} measured ${fmt(g.value, 3).padStart(8)}  ${verdict}`);
@@ -599,7 +637,7 @@ async function section(name: string, fn: () => Promise<void>): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  note(`cli ${CLI}, fixture ${FIXTURE}${QUICK ? ', --quick' : ''}`);
+  note(`cli ${CLI}${BUNDLED ? ' (dist/bundle)' : ''}, fixture ${FIXTURE}${QUICK ? ', --quick' : ''}`);
   // Start-up first, on its own tree; then one long-running daemon for load, idle and scale.
   await section('cold', sectionCold);
   await section('sshd', async () => void (results.sshd = await benchSshd({ quick: QUICK, note })));
@@ -613,6 +651,7 @@ async function main(): Promise<number> {
       d = await startSliceid(root, 'main');
       await sleep(500);
       results.rss_mb.start = rssMb(d.child.pid);
+      results.rss_mb.start_detail = rssDetail(d.child.pid);
       const daemon = d;
       await section('api', () => sectionApi(daemon));
       await section('idle', () => sectionIdle(daemon));
@@ -628,6 +667,7 @@ async function main(): Promise<number> {
       }
     }
   }
+  computeRatios();
   computeGoals();
   results.elapsed_s = round((performance.now() - benchStart) / 1000, 1) ?? 0;
   fs.mkdirSync(path.dirname(OUT), { recursive: true });

@@ -5,6 +5,9 @@ if (process.argv[2] === 'authorized-keys') {
   const { run } = await import('../dist/src/commands/authorized-keys.cjs');
   process.exitCode = run(process.argv.slice(3));
 } else {
-  const { run } = await import('../dist/src/cli.js');
+  // The production bundle (npm run bundle: dist/bundle/) when it is there, else the compiled tree.
+  const { existsSync } = await import('node:fs');
+  const bundle = new URL('../dist/bundle/cli.js', import.meta.url);
+  const { run } = await import(existsSync(bundle) ? bundle.href : '../dist/src/cli.js');
   run();
 }

@@ -1,6 +1,7 @@
 // sliceid's command line: dispatch to one small module per command (src/commands/).
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
+import { deferOptimizer } from './optimizer.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }> = {
   once: { summary: 'derive the identity, issue GIDs as needed, write the three files, exit', load: () => import('./commands/once.js') },
@@ -34,6 +35,7 @@ export function usage(): string {
  * - V8's memory reducer (a GC some seconds after allocation stops, to give memory back) is
  *   not armed by a small heap merely growing, and when armed collects once rather than up to
  *   three times, so an idle daemon stays asleep.
+ * - TurboFan is off until the API serves its first request (src/optimizer.ts).
  * A flag given to node on its command line wins.
  */
 function daemonHeap(): void {
@@ -42,6 +44,7 @@ function daemonHeap(): void {
   for (const flag of ['--heap-growing-percent=25', '--memory-reducer-single-gc', '--no-memory-reducer-for-small-heaps']) {
     if (!given(flag.replace(/^--(no-)?/, '--').replace(/=.*/, ''))) v8.setFlagsFromString(flag);
   }
+  deferOptimizer();
 }
 
 export async function main(argv: string[]): Promise<number> {

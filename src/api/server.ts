@@ -17,6 +17,7 @@ import { isLoopbackAddress, isLoopbackHost } from './loopback.js';
 export { isLoopbackAddress, isLoopbackHost };
 import { resolveLimits, type Limits } from './limits.js';
 import { createNodeManager } from './nodemanager.js';
+import { resumeOptimizer } from '../optimizer.js';
 import type { NodeManagerData } from './types.js';
 
 export type ApiAddress = { host: string; port: number } | { socket: string };
@@ -309,6 +310,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
       callback,
     );
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => deadlines.request(req.socket, res));
+    server.once('request', resumeOptimizer);
     server.maxHeadersCount = limits.headerCount;
     server.maxConnections = limits.maxConnections;
     server.maxRequestsPerSocket = limits.maxRequestsPerSocket;

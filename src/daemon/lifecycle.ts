@@ -17,6 +17,7 @@ import { startWatcher, type Watcher } from './watch.js';
 import { debounce } from './debounce.js';
 import { ShrinkGuard } from './shrink.js';
 import { SliceHooks, hookContext } from '../hooks/index.js';
+import { collectGarbage } from './gc.js';
 
 /** Publish the last refresh's faults beside the pidfile (status reads them even when the cache is unwritable). */
 function writeFaults(file: string, faults: readonly string[], logger: Logger): void {
@@ -102,8 +103,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let confirmTimer: NodeJS.Timeout | undefined;
   const queue = new RefreshQueue(
     async (trigger, geniGet) => {
-      last = await refreshOnce(ctx, trigger, geniGet);
+      // The parsed key sources are in the cache now; kept here until the next refresh, those of
+      // 10,000 users (their file's text, 30,000 parsed keys) held ~20 MB for nothing.
+      last = { ...(await refreshOnce(ctx, trigger, geniGet)), sources: [] };
       apply(last);
+      // Once this callback's frame (which still holds the refresh's objects) is gone.
+      if (last.changed) setImmediate(collectGarbage);
       writeFaults(paths.faultsFile, last.faults, logger);
       if (confirmTimer) clearTimeout(confirmTimer);
       confirmTimer = undefined;

@@ -35,9 +35,9 @@ export async function until<T>(fn: () => T | Promise<T>, timeoutMs: number, what
   }
 }
 
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cli?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    const child = spawn(process.execPath, [opts.cli ?? cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -47,8 +47,8 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): 
   });
 }
 
-export async function startDaemon(root: string, extra: string[] = [], timeoutMs = 60000): Promise<RunningDaemon> {
-  const proc = spawn(process.execPath, [cliPath, 'run', '--root', root, '--port', '0', ...extra], {
+export async function startDaemon(root: string, extra: string[] = [], timeoutMs = 60000, cli = cliPath): Promise<RunningDaemon> {
+  const proc = spawn(process.execPath, [cli, 'run', '--root', root, '--port', '0', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SLICEID_LOG_LEVEL: 'debug' },
   });

@@ -7,7 +7,7 @@ import { nodePaths } from '../../src/paths.js';
 import { collectKeySources, collectFileSources } from '../../src/keys/collect.js';
 import { readAccounts } from '../../src/keys/accounts.js';
 import { parseKeyText } from '../../src/keys/sshkey.js';
-import { openKeyCache } from '../../src/store/cache.js';
+import { openKeyCache, PAGE_CACHE_KIB, tuneConnection } from '../../src/store/cache.js';
 import { SCHEMA_VERSION, MAX_REFRESHES } from '../../src/store/schema.js';
 import type { SourceResult, SliceUser } from '../../src/keys/types.js';
 import type { KeyCache } from '../../src/store/types.js';
@@ -357,4 +357,14 @@ test('file events without geni-get keep the last geni-get data', async (t) => {
     t.deepEqual(cache.sources().map((s) => s.id), ['tmcc:accounts', 'geni-get:geni_user']);
     cache.close();
   }
+});
+
+test('each connection gets a small page cache and no mmap (not better-sqlite3s 16 MB default)', (t) => {
+  const db = new Database(path.join(tempDir(), 'c.db'));
+  t.is(db.pragma('cache_size', { simple: true }), -16000);
+  tuneConnection(db);
+  t.is(db.pragma('cache_size', { simple: true }), -PAGE_CACHE_KIB);
+  t.is(db.pragma('mmap_size', { simple: true }), 0);
+  t.true(PAGE_CACHE_KIB <= 2048);
+  db.close();
 });
