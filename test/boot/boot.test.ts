@@ -38,10 +38,15 @@ test.before(async () => {
   const t0 = Date.now();
   base = (await must('sh', ['test/boot/debian-root.sh'], { cwd: projectDir, timeoutMs: 15 * 60_000 })).trim().split('\n').pop()!;
   const t1 = Date.now();
-  deb = path.join(projectDir, (await must('npm', ['run', 'deb', '--silent'], { cwd: projectDir, timeoutMs: 15 * 60_000 })).trim().split('\n').pop()!);
+  // SLICEID_BOOT_PREBUILT=1: boot the packages already in dist/ (a developer's rerun); else build them.
+  const prebuilt = process.env['SLICEID_BOOT_PREBUILT'] === '1';
+  deb = prebuilt
+    ? path.join(projectDir, `dist/sliceid_${pkg.version}-1_amd64.deb`)
+    : path.join(projectDir, (await must('npm', ['run', 'deb', '--silent'], { cwd: projectDir, timeoutMs: 15 * 60_000 })).trim().split('\n').pop()!);
   const t2 = Date.now();
-  const rpmOut = await must('sh', ['packaging/build-rpm.sh'], { cwd: projectDir, env: { ...process.env, SLICEID_SKIP_BUILD: '1' }, timeoutMs: 15 * 60_000 });
-  rpm = path.join(projectDir, rpmOut.trim().split('\n').pop()!);
+  rpm = prebuilt
+    ? path.join(projectDir, `dist/sliceid-${pkg.version}-1.x86_64.rpm`)
+    : path.join(projectDir, (await must('sh', ['packaging/build-rpm.sh'], { cwd: projectDir, env: { ...process.env, SLICEID_SKIP_BUILD: '1' }, timeoutMs: 15 * 60_000 })).trim().split('\n').pop()!);
   rpmPost = await must('rpm', ['-qp', '--qf', '%{POSTIN}', rpm]);
   console.log(`boot test setup: Debian root ${((t1 - t0) / 1000).toFixed(0)} s, npm run deb ${((t2 - t1) / 1000).toFixed(0)} s, npm run rpm ${((Date.now() - t2) / 1000).toFixed(0)} s`);
 });
