@@ -61,13 +61,17 @@ deb/lintian-overrides   /usr/share/lintian/overrides/sliceid          0644
 LIST
 mkdir -p "$pkg/usr/share/man/man8"
 gzip -9n -c "$here/sliceid.8" >"$pkg/usr/share/man/man8/sliceid.8.gz"
-gzip -9n -c "$here/deb/changelog" >"$pkg/usr/share/doc/sliceid/changelog.Debian.gz"
+sed "s|@MAINTAINER@|$MAINTAINER|" "$here/deb/changelog" | gzip -9n >"$pkg/usr/share/doc/sliceid/changelog.Debian.gz"
 mkdir -p "$pkg/var/lib/sliceid"
 chmod 0700 "$pkg/var/lib/sliceid"
 find "$pkg/usr/share" "$pkg/etc" -type d -exec chmod 0755 {} +
 
+# Debian policy: shared objects are not executable (node loads the addon with dlopen).
+find "$pkg/usr/lib/sliceid" -name '*.node' -exec chmod 0644 {} +
+
 # Control: the C library floor comes from the staged binaries' symbol versions (stage.sh).
-depends="libc6 (>= $GLIBC), libgcc-s1, init-system-helpers (>= 1.54~)"
+# init-system-helpers is a Pre-Depends: the maintainer scripts use invoke-rc.d --skip-systemd-native.
+depends="libc6 (>= $GLIBC), libgcc-s1"
 [ -n "$GLIBCXX" ] && depends="$depends, libstdc++6 (>= 5.2)"
 size=$(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
 sed -e "s|@VERSION@|$VERSION-$RELEASE|" -e "s|@ARCH@|$DEB_ARCH|" -e "s|@MAINTAINER@|$MAINTAINER|" \

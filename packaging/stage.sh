@@ -246,7 +246,7 @@ find "$app/node_modules" -type d \( -name test -o -name tests -o -name __tests__
 find "$app/node_modules" -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' \
   -o -name '*.md' -o -name '*.markdown' -o -name '*.sh' -o -name '*.bash_completion.in' \
   -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '.editorconfig' \
-  -o -name '.taprc' -o -name '.prettierrc*' -o -name 'tsconfig*.json' \) ! -iname 'license*' -exec rm -f {} +
+  -o -name '.taprc' -o -name '.prettierrc*' -o -name 'tsconfig*.json' -o -name '*.html' \) ! -iname 'license*' -exec rm -f {} +
 find "$app/node_modules" -type f -name '.*' -exec rm -f {} +
 find "$app" -depth -type d -empty -exec rmdir {} \;
 find "$app" -type d -exec chmod 0755 {} +

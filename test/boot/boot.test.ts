@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { goodTrees, projectDir, tempDir, type FixtureTree } from '../helpers/fixtures.js';
-import { Container, must, until } from './container.js';
+import { Container, must, run, until } from './container.js';
 
 const started = Date.now();
 const pkg = JSON.parse(fs.readFileSync(path.join(projectDir, 'package.json'), 'utf8')) as { version: string };
@@ -53,6 +53,66 @@ test.before(async () => {
 
 test.after.always(() => {
   console.log(`boot test: ${((Date.now() - started) / 1000).toFixed(0)} s in all`);
+});
+
+test.serial('the .deb: Debian layout, conffiles, modes, maintainer scripts, lintian', async (t) => {
+  t.is(path.basename(deb), `sliceid_${pkg.version}-1_amd64.deb`);
+  t.log(`${path.basename(deb)}: ${(fs.statSync(deb).size / 1048576).toFixed(1)} MiB`);
+  const field = async (f: string) => (await must('dpkg-deb', ['-f', deb, f])).trim();
+  t.is(await field('Architecture'), 'amd64');
+  t.regex(await field('Depends'), /^libc6 \(>= 2\.28\), libgcc-s1, libstdc\+\+6 \(>= [\d.]+\)$/);
+  t.regex(await field('Pre-Depends'), /^init-system-helpers \(>= [\d.~]+\)$/);
+  const listing = new Map<string, string>();
+  for (const line of (await must('dpkg-deb', ['-c', deb])).split('\n').filter(Boolean)) {
+    const [perm, owner, , , , ...rest] = line.split(/\s+/);
+    listing.set(rest.join(' ').replace(/^\.\//, '/').replace(/\/$/, ''), `${perm} ${owner}`);
+  }
+  const expect: Array<[string, string]> = [
+    ['/usr/bin/sliceid', '-rwxr-xr-x root/root'],
+    ['/usr/lib/sliceid/bin/sliceid.js', '-rw-r--r-- root/root'],
+    ['/usr/lib/sliceid/runtime/bin/node', '-rwxr-xr-x root/root'],
+    ['/usr/lib/sliceid/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '-rw-r--r-- root/root'],
+    ['/etc/sliceid/sliceid.toml', '-rw-r--r-- root/root'],
+    ['/etc/default/sliceid', '-rw-r--r-- root/root'],
+    ['/etc/init.d/sliceid', '-rwxr-xr-x root/root'],
+    ['/etc/logrotate.d/sliceid', '-rw-r--r-- root/root'],
+    ['/lib/systemd/system/sliceid.service', '-rw-r--r-- root/root'],
+    ['/usr/share/man/man8/sliceid.8.gz', '-rw-r--r-- root/root'],
+    ['/usr/share/doc/sliceid/copyright', '-rw-r--r-- root/root'],
+    ['/usr/share/doc/sliceid/changelog.Debian.gz', '-rw-r--r-- root/root'],
+    ['/var/lib/sliceid', 'drwx------ root/root'],
+  ];
+  for (const [file, perm] of expect) t.is(listing.get(file), perm, file);
+  t.false([...listing.keys()].some((f) => f.startsWith('/etc/sysconfig') || f.startsWith('/etc/rc.d')), 'no RPM-only paths');
+  t.false([...listing.keys()].some((f) => f.endsWith('.ts') || /\/(ava|typescript|tsx)\//.test(f)), 'no dev files');
+  const dir = tempDir('sliceid-debctl-');
+  await must('dpkg-deb', ['-e', deb, dir]);
+  t.deepEqual(fs.readFileSync(path.join(dir, 'conffiles'), 'utf8').trim().split('\n'), [
+    '/etc/default/sliceid',
+    '/etc/init.d/sliceid',
+    '/etc/logrotate.d/sliceid',
+    '/etc/sliceid/sliceid.toml',
+  ]);
+  // The unit and initscript read /etc/default/sliceid on Debian.
+  const unit = (await must('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./lib/systemd/system/sliceid.service', 'sh', deb]));
+  t.regex(unit, /^EnvironmentFile=-\/etc\/default\/sliceid$/m);
+  const postinst = fs.readFileSync(path.join(dir, 'postinst'), 'utf8');
+  t.regex(postinst, /deb-systemd-helper enable 'sliceid\.service'/);
+  t.regex(postinst, /deb-systemd-invoke \$_sliceid_action 'sliceid\.service'/);
+  t.regex(fs.readFileSync(path.join(dir, 'postrm'), 'utf8'), /deb-systemd-helper purge 'sliceid\.service'/);
+  for (const s of ['postinst', 'prerm', 'postrm']) {
+    t.is((await must('sh', ['-c', 'sh -n "$1" && echo ok', 'sh', path.join(dir, s)])).trim(), 'ok', `sh -n ${s}`);
+  }
+  // lintian: nothing but the overrides, each of which is explained (packaging/deb/lintian-overrides).
+  await must('sh', ['packaging/ensure-tools.sh', 'lintian=lintian'], { cwd: projectDir });
+  const lint = await run('lintian', ['--tag-display-limit', '0', '-I', '-E', '--pedantic', deb], { timeoutMs: 15 * 60_000 });
+  const tags = lint.stdout.split('\n').filter((l) => /^[EWIPX]: /.test(l));
+  t.deepEqual(tags, [], lint.stdout + lint.stderr);
+  const overrides = fs.readFileSync(path.join(projectDir, 'packaging/deb/lintian-overrides'), 'utf8').split('\n');
+  // Each override (or group of overrides) comes right after its explanation.
+  overrides.forEach((line, i) => {
+    if (line && !line.startsWith('#')) t.truthy(overrides[i - 1], `override "${line}" follows its explanation`);
+  });
 });
 
 /** Put the fixture node tree into the container root: the testbed's boot files and the host name. */
