@@ -1,4 +1,4 @@
-// The production bundle (scripts/bundle.mjs, what bin/sliceid.js runs when dist/bundle exists)
+// The production bundle (packaging/bundle.mjs, what bin/sliceid.js runs when dist/bundle exists)
 // behaves as the compiled tree: built here into a scratch folder inside the project (its external
 // packages resolve from node_modules), then run as the package would.
 import test from 'ava';

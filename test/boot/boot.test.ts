@@ -1,0 +1,332 @@
+// The packages under a real systemd: a Debian bookworm root (debootstrap, cached outside the
+// checkout) booted with systemd-nspawn, once with the .deb installed by dpkg as an image build
+// does (no systemd running), once with the RPM's payload unpacked (rpm2cpio | cpio) and its %post
+// run in the root. A fixture node tree is put in place (/var/emulab/boot, host name), and then:
+// the unit is enabled and active after boot, the identity files are written with their modes,
+// GetSSHKeys answers Python's xmlrpc.client on 127.0.0.1:812 and /tmp/nodemanager.api, the state
+// directory is 0700, `systemctl reload` refreshes, `systemctl stop` stops, the SysV initscript
+// runs under the container's /bin/sh, and after a reboot the same GIDs are served (nothing is
+// issued again). The .deb is also upgraded, removed and purged with systemd running.
+import test from 'ava';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { goodTrees, projectDir, tempDir, type FixtureTree } from '../helpers/fixtures.js';
+import { Container, must, run, until } from './container.js';
+
+const started = Date.now();
+const pkg = JSON.parse(fs.readFileSync(path.join(projectDir, 'package.json'), 'utf8')) as { version: string };
+const fixture: FixtureTree = goodTrees().find((t) => t.label === 'own/emulab-pnode')!;
+const hostname = fs.readFileSync(path.join(fixture.source, 'etc/hostname'), 'utf8').trim();
+const slice = fixture.expected.slicename;
+
+let base: string;
+let deb: string;
+let rpm: string;
+let rpmPost: string;
+
+test.before(async () => {
+  await must('sh', [
+    'packaging/ensure-tools.sh',
+    'systemd-nspawn=systemd-container',
+    'debootstrap=debootstrap',
+    'dpkg-deb=dpkg',
+    'rpm2cpio=rpm',
+    'cpio=cpio',
+    'ssh-keygen=openssh-client',
+  ], { cwd: projectDir });
+  const t0 = Date.now();
+  base = (await must('sh', ['test/boot/debian-root.sh'], { cwd: projectDir, timeoutMs: 15 * 60_000 })).trim().split('\n').pop()!;
+  const t1 = Date.now();
+  // SLICEID_BOOT_PREBUILT=1: boot the packages already in dist/ (a developer's rerun); else build them.
+  const prebuilt = process.env['SLICEID_BOOT_PREBUILT'] === '1';
+  deb = prebuilt
+    ? path.join(projectDir, `dist/sliceid_${pkg.version}-1_amd64.deb`)
+    : path.join(projectDir, (await must('npm', ['run', 'deb', '--silent'], { cwd: projectDir, timeoutMs: 15 * 60_000 })).trim().split('\n').pop()!);
+  const t2 = Date.now();
+  rpm = prebuilt
+    ? path.join(projectDir, `dist/sliceid-${pkg.version}-1.x86_64.rpm`)
+    : path.join(projectDir, (await must('sh', ['packaging/build-rpm.sh'], { cwd: projectDir, env: { ...process.env, SLICEID_SKIP_BUILD: '1' }, timeoutMs: 15 * 60_000 })).trim().split('\n').pop()!);
+  rpmPost = await must('rpm', ['-qp', '--qf', '%{POSTIN}', rpm]);
+  console.log(`boot test setup: Debian root ${((t1 - t0) / 1000).toFixed(0)} s, npm run deb ${((t2 - t1) / 1000).toFixed(0)} s, npm run rpm ${((Date.now() - t2) / 1000).toFixed(0)} s`);
+});
+
+test.after.always(() => {
+  console.log(`boot test: ${((Date.now() - started) / 1000).toFixed(0)} s in all`);
+});
+
+test.serial('the .deb: Debian layout, conffiles, modes, maintainer scripts, lintian', async (t) => {
+  t.is(path.basename(deb), `sliceid_${pkg.version}-1_amd64.deb`);
+  t.log(`${path.basename(deb)}: ${(fs.statSync(deb).size / 1048576).toFixed(1)} MiB`);
+  const field = async (f: string) => (await must('dpkg-deb', ['-f', deb, f])).trim();
+  t.is(await field('Architecture'), 'amd64');
+  t.regex(await field('Depends'), /^libc6 \(>= 2\.28\), libgcc-s1, libstdc\+\+6 \(>= [\d.]+\)$/);
+  t.regex(await field('Pre-Depends'), /^init-system-helpers \(>= [\d.~]+\)$/);
+  const listing = new Map<string, string>();
+  for (const line of (await must('dpkg-deb', ['-c', deb])).split('\n').filter(Boolean)) {
+    const [perm, owner, , , , ...rest] = line.split(/\s+/);
+    listing.set(rest.join(' ').replace(/^\.\//, '/').replace(/\/$/, ''), `${perm} ${owner}`);
+  }
+  const expect: Array<[string, string]> = [
+    ['/usr/bin/sliceid', '-rwxr-xr-x root/root'],
+    ['/usr/lib/sliceid/bin/sliceid.js', '-rw-r--r-- root/root'],
+    ['/usr/lib/sliceid/runtime/bin/node', '-rwxr-xr-x root/root'],
+    ['/usr/lib/sliceid/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '-rw-r--r-- root/root'],
+    ['/etc/sliceid/sliceid.toml', '-rw-r--r-- root/root'],
+    ['/etc/default/sliceid', '-rw-r--r-- root/root'],
+    ['/etc/init.d/sliceid', '-rwxr-xr-x root/root'],
+    ['/etc/logrotate.d/sliceid', '-rw-r--r-- root/root'],
+    ['/lib/systemd/system/sliceid.service', '-rw-r--r-- root/root'],
+    ['/usr/share/man/man8/sliceid.8.gz', '-rw-r--r-- root/root'],
+    ['/usr/share/doc/sliceid/copyright', '-rw-r--r-- root/root'],
+    ['/usr/share/doc/sliceid/changelog.Debian.gz', '-rw-r--r-- root/root'],
+    ['/var/lib/sliceid', 'drwx------ root/root'],
+  ];
+  for (const [file, perm] of expect) t.is(listing.get(file), perm, file);
+  t.false([...listing.keys()].some((f) => f.startsWith('/etc/sysconfig') || f.startsWith('/etc/rc.d')), 'no RPM-only paths');
+  t.false([...listing.keys()].some((f) => f.endsWith('.ts') || /\/(ava|typescript|tsx)\//.test(f)), 'no dev files');
+  const dir = tempDir('sliceid-debctl-');
+  await must('dpkg-deb', ['-e', deb, dir]);
+  t.deepEqual(fs.readFileSync(path.join(dir, 'conffiles'), 'utf8').trim().split('\n'), [
+    '/etc/default/sliceid',
+    '/etc/init.d/sliceid',
+    '/etc/logrotate.d/sliceid',
+    '/etc/sliceid/sliceid.toml',
+  ]);
+  // The unit and initscript read /etc/default/sliceid on Debian.
+  const unit = (await must('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./lib/systemd/system/sliceid.service', 'sh', deb]));
+  t.regex(unit, /^EnvironmentFile=-\/etc\/default\/sliceid$/m);
+  const postinst = fs.readFileSync(path.join(dir, 'postinst'), 'utf8');
+  t.regex(postinst, /deb-systemd-helper enable 'sliceid\.service'/);
+  t.regex(postinst, /deb-systemd-invoke \$_sliceid_action 'sliceid\.service'/);
+  t.regex(fs.readFileSync(path.join(dir, 'postrm'), 'utf8'), /deb-systemd-helper purge 'sliceid\.service'/);
+  for (const s of ['postinst', 'prerm', 'postrm']) {
+    t.is((await must('sh', ['-c', 'sh -n "$1" && echo ok', 'sh', path.join(dir, s)])).trim(), 'ok', `sh -n ${s}`);
+  }
+  // lintian: nothing but the overrides, each of which is explained (packaging/deb/lintian-overrides).
+  await must('sh', ['packaging/ensure-tools.sh', 'lintian=lintian'], { cwd: projectDir });
+  const lint = await run('lintian', ['--tag-display-limit', '0', '-I', '-E', '--pedantic', deb], { timeoutMs: 15 * 60_000 });
+  const tags = lint.stdout.split('\n').filter((l) => /^[EWIPX]: /.test(l));
+  t.deepEqual(tags, [], lint.stdout + lint.stderr);
+  const overrides = fs.readFileSync(path.join(projectDir, 'packaging/deb/lintian-overrides'), 'utf8').split('\n');
+  // Each override (or group of overrides) comes right after its explanation.
+  overrides.forEach((line, i) => {
+    if (line && !line.startsWith('#')) t.truthy(overrides[i - 1], `override "${line}" follows its explanation`);
+  });
+});
+
+/** Put the fixture node tree into the container root: the testbed's boot files and the host name. */
+function placeFixture(root: string): void {
+  fs.cpSync(path.join(fixture.source, 'var'), path.join(root, 'var'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'etc/hostname'), `${hostname}\n`);
+}
+
+// Python's xmlrpc.client inside the container, over TCP and the Unix socket.
+const PY_CLIENT = `
+import http.client, json, socket, sys, xmlrpc.client
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        http.client.HTTPConnection.__init__(self, "localhost")
+        self.unix_path = path
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.unix_path)
+class UnixTransport(xmlrpc.client.Transport):
+    def make_connection(self, host):
+        return UnixConnection("/tmp/nodemanager.api")
+print(json.dumps({
+    "tcp": xmlrpc.client.ServerProxy("http://127.0.0.1:812/").GetSSHKeys(),
+    "unix": xmlrpc.client.ServerProxy("http://localhost/", transport=UnixTransport()).GetSSHKeys(),
+}))
+`;
+
+async function getSshKeys(c: Container): Promise<{ tcp: Record<string, string>; unix: Record<string, string> }> {
+  return JSON.parse(await c.mustExec(['python3', '-c', PY_CLIENT])) as { tcp: Record<string, string>; unix: Record<string, string> };
+}
+
+/** The daemon serves: its pidfile (written once the API listens) exists and names a live process. */
+async function ready(c: Container): Promise<number> {
+  return until(() => {
+    try {
+      const pid = Number(fs.readFileSync(c.inside('/run/sliceid.pid'), 'utf8').trim());
+      return pid > 0 && fs.existsSync(`/proc/${c.pid}/root/proc/${pid}`) ? pid : 0;
+    } catch {
+      return 0;
+    }
+  }, 60_000, 'the sliceid pidfile');
+}
+
+async function mainPid(c: Container): Promise<number> {
+  return Number((await c.mustExec(['systemctl', 'show', '-P', 'MainPID', 'sliceid.service'])).trim());
+}
+
+function mode(p: string): string {
+  return (fs.statSync(p).mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+const sha = (p: string): string => crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+
+/** Every key of the fixture's users (GetSSHKeys may filter key types: a subset, with every ssh-rsa key). */
+const fixtureKeys = Object.values(fixture.expected.users).flat();
+
+interface Flavour {
+  name: string;
+  initscript: string;
+  install(root: string): Promise<void>;
+}
+
+const flavours: Flavour[] = [
+  {
+    name: '.deb',
+    initscript: '/etc/init.d/sliceid',
+    async install(root) {
+      // As an image build does: dpkg in a chroot of the image, no systemd running.
+      fs.copyFileSync(deb, path.join(root, 'root/sliceid.deb'));
+      await must('chroot', [root, 'dpkg', '-i', '/root/sliceid.deb'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive' } });
+      fs.rmSync(path.join(root, 'root/sliceid.deb'));
+    },
+  },
+  {
+    name: 'RPM payload',
+    initscript: '/etc/rc.d/init.d/sliceid',
+    async install(root) {
+      await must('sh', ['-c', 'rpm2cpio "$1" | (cd "$2" && cpio -idm --quiet)', 'sh', rpm, root]);
+      fs.chmodSync(path.join(root, 'var/lib/sliceid'), 0o700);
+      // The package's own %post, in the image (as rpm runs it on install: $1 = 1).
+      await must('chroot', [root, '/bin/sh', '-c', rpmPost, 'post', '1'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    },
+  },
+];
+
+for (const flavour of flavours) {
+  test.serial(`${flavour.name}: boots under systemd, serves, reloads, stops, initscript, same GIDs after a reboot`, async (t) => {
+    const t0 = Date.now();
+    const c = await Container.create(base);
+    try {
+      placeFixture(c.root);
+      await flavour.install(c.root);
+      t.false(fs.existsSync(path.join(c.root, 'etc/slicename')), 'nothing started at install time');
+
+      const state = await c.boot(hostname);
+      t.true(['running', 'degraded'].includes(state), `system state ${state}`);
+      t.is((await c.exec(['systemctl', 'is-enabled', 'sliceid.service'])).stdout.trim(), 'enabled');
+      const pid = await ready(c);
+      t.is((await c.exec(['systemctl', 'is-active', 'sliceid.service'])).stdout.trim(), 'active');
+      t.is(await mainPid(c), pid, 'the unit runs the daemon that wrote the pidfile');
+      const failed = (await c.exec(['systemctl', '--failed', '--plain', '--no-legend'])).stdout;
+      t.notRegex(failed, /sliceid/, failed);
+
+      // The identity files and the state directory.
+      t.is(fs.readFileSync(c.inside('/etc/slicename'), 'utf8'), fixture.expected.slicename);
+      for (const f of ['/etc/slicename', '/etc/slice.gid', '/etc/node.gid']) t.is(mode(c.inside(f)), '0644', `mode of ${f}`);
+      for (const f of ['/etc/slice.gid', '/etc/node.gid']) t.regex(fs.readFileSync(c.inside(f), 'utf8'), /^-----BEGIN CERTIFICATE-----/);
+      t.is(mode(c.inside('/var/lib/sliceid')), '0700', 'state directory');
+      const show = await c.mustExec(['sliceid', 'show-gid', '/etc/slice.gid', '--json']);
+      t.true(show.includes(fixture.expected.slice.urn), 'the slice GID names the fixture slice');
+
+      // GetSSHKeys over TCP and the socket: what `sliceid keys` says, the fixture's keys.
+      const keys = await getSshKeys(c);
+      t.deepEqual(keys.unix, keys.tcp);
+      const cli = JSON.parse(await c.mustExec(['sliceid', 'keys', '--json'])) as Record<string, string>;
+      t.deepEqual(keys.tcp, cli);
+      t.deepEqual(Object.keys(keys.tcp), [slice]);
+      const served = keys.tcp[slice]!.split('\n');
+      t.true(served.every((k) => fixtureKeys.includes(k)), 'only the fixture users keys');
+      t.true(fixtureKeys.filter((k) => k.startsWith('ssh-rsa ')).every((k) => served.includes(k)), 'every ssh-rsa key of the fixture');
+
+      // systemctl reload: SIGHUP, a full refresh by the same daemon. A key added to the accounts
+      // file meanwhile is served.
+      const newKey = await freshRsaKey();
+      fs.appendFileSync(path.join(c.root, 'var/emulab/boot/tmcc/accounts'), `PUBKEY LOGIN=ben KEY="${newKey}"\n`);
+      await c.mustExec(['systemctl', 'reload', 'sliceid.service']);
+      await until(async () => (await getSshKeys(c)).tcp[slice]?.split('\n').includes(newKey), 30_000, 'the added key');
+      await until(async () => (await c.exec(['journalctl', '-u', 'sliceid.service', '--no-pager', '-o', 'cat'])).stdout.includes('SIGHUP'), 30_000, 'the SIGHUP refresh in the journal');
+      t.is(await mainPid(c), pid, 'reload kept the daemon');
+
+      // systemctl stop.
+      await c.mustExec(['systemctl', 'stop', 'sliceid.service']);
+      t.is((await c.exec(['systemctl', 'is-active', 'sliceid.service'])).stdout.trim(), 'inactive');
+      t.false(fs.existsSync(c.inside('/run/sliceid.pid')), 'pidfile removed');
+      t.false(fs.existsSync(c.inside('/tmp/nodemanager.api')), 'socket removed');
+      t.not((await c.exec(['python3', '-c', PY_CLIENT])).code, 0, 'nothing answers');
+
+      // The SysV initscript under the container's /bin/sh (dash): start, status, stop.
+      const sv = (action: string) => c.exec(['/bin/sh', flavour.initscript, action], { timeoutMs: 90_000 });
+      t.is((await sv('status')).code, 3, 'initscript status: stopped');
+      const st = await sv('start');
+      t.is(st.code, 0, st.stdout + st.stderr);
+      const svPid = await ready(c);
+      const status = await sv('status');
+      t.is(status.code, 0);
+      t.regex(status.stdout, new RegExp(`pid ${svPid}\\b.*running`));
+      t.true((await getSshKeys(c)).tcp[slice]?.split('\n').includes(newKey), 'initscript daemon serves the keys');
+      t.is((await sv('stop')).code, 0);
+      t.is((await sv('status')).code, 3, 'initscript status after stop');
+      t.false(fs.existsSync(c.inside(`/proc/${svPid}`)), 'initscript daemon gone');
+
+      // Reboot: the unit starts again and nothing is issued again.
+      const gids = ['/etc/slice.gid', '/etc/node.gid'].map((f) => sha(c.inside(f)));
+      const stateFiles = fs.readdirSync(c.inside('/var/lib/sliceid/gid')).sort();
+      t.is(await c.poweroff(), 0, 'clean poweroff');
+      await c.boot(hostname);
+      const pid2 = await ready(c);
+      t.is((await c.exec(['systemctl', 'is-active', 'sliceid.service'])).stdout.trim(), 'active');
+      t.deepEqual(['/etc/slice.gid', '/etc/node.gid'].map((f) => sha(c.inside(f))), gids, 'same GIDs after the reboot');
+      t.deepEqual(fs.readdirSync(c.inside('/var/lib/sliceid/gid')).sort(), stateFiles);
+      t.true((await getSshKeys(c)).tcp[slice]?.split('\n').includes(newKey), 'the cache survived');
+      t.true(pid2 > 0);
+
+      if (flavour.name === '.deb') await debLifecycle(t, c);
+      t.is(await c.poweroff(), 0, 'clean poweroff');
+      t.log(`${flavour.name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    } catch (err) {
+      t.log(c.consoleTail);
+      throw err;
+    } finally {
+      await c.dispose();
+    }
+  });
+}
+
+async function freshRsaKey(): Promise<string> {
+  const dir = tempDir('sliceid-key-');
+  await must('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-C', 'ben@boot-test', '-f', path.join(dir, 'k')]);
+  return fs.readFileSync(path.join(dir, 'k.pub'), 'utf8').trim();
+}
+
+/** Upgrade (restart), remove (stop, mask, conffiles kept), purge (everything gone), systemd running. */
+async function debLifecycle(t: import('ava').ExecutionContext, c: Container): Promise<void> {
+  const pidBefore = await mainPid(c);
+  // An edited conffile must survive the upgrade and the removal.
+  fs.appendFileSync(c.inside('/etc/default/sliceid'), '# edited by the boot test\n');
+  // The same package as version <version>-2: unpack, bump, repack.
+  const dir = tempDir('sliceid-deb2-');
+  await must('dpkg-deb', ['-R', deb, path.join(dir, 'x')]);
+  const control = path.join(dir, 'x/DEBIAN/control');
+  fs.writeFileSync(control, fs.readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${pkg.version}-2`));
+  await must('dpkg-deb', ['--root-owner-group', '-Zxz', '-z0', '-b', path.join(dir, 'x'), path.join(c.root, 'root/sliceid2.deb')]);
+  const up = await c.exec(['dpkg', '-i', '/root/sliceid2.deb'], { timeoutMs: 180_000 });
+  t.is(up.code, 0, up.stderr);
+  t.regex((await c.mustExec(['dpkg-query', '-W', '-f', '${Version}', 'sliceid'])).trim(), /-2$/);
+  const pidAfter = await ready(c);
+  t.not(pidAfter, pidBefore, 'the upgrade restarted the daemon');
+  t.is(await mainPid(c), pidAfter);
+  t.regex(fs.readFileSync(c.inside('/etc/default/sliceid'), 'utf8'), /edited by the boot test/, 'edited conffile kept');
+
+  const rm = await c.exec(['dpkg', '-r', 'sliceid'], { timeoutMs: 120_000 });
+  t.is(rm.code, 0, rm.stderr);
+  t.not((await c.exec(['systemctl', 'is-active', 'sliceid.service'])).stdout.trim(), 'active', 'stopped on removal');
+  t.false(fs.existsSync(c.inside(`/proc/${pidAfter}`)), 'the daemon is gone');
+  t.false(fs.existsSync(c.inside('/usr/lib/sliceid')), 'program removed');
+  t.true(fs.existsSync(c.inside('/etc/sliceid/sliceid.toml')), 'conffiles kept on removal');
+  t.true(fs.existsSync(c.inside('/var/lib/sliceid/gid')), 'state kept on removal');
+
+  const purge = await c.exec(['dpkg', '-P', 'sliceid'], { timeoutMs: 120_000 });
+  t.is(purge.code, 0, purge.stderr);
+  for (const gone of ['/etc/sliceid', '/etc/default/sliceid', '/var/lib/sliceid', '/etc/slicename', '/etc/slice.gid', '/etc/init.d/sliceid']) {
+    t.false(fs.existsSync(c.inside(gone)), `${gone} purged`);
+  }
+  t.is((await c.exec(['sh', '-c', 'ls /etc/systemd/system/*/sliceid.service /etc/rc?.d/*sliceid 2>/dev/null'])).stdout, '', 'no enablement or rc links left');
+  t.is((await c.exec(['dpkg-query', '-W', 'sliceid'])).code, 1, 'dpkg forgot the package');
+}
+
