@@ -156,7 +156,7 @@ test.serial('rpm -qlp / --dump: the layout, modes and config files', async (t) =
     ['/usr/lib/systemd/system-preset/80-sliceid.preset', '100644'],
     ['/etc/logrotate.d/sliceid', '100644', 'cn'],
     ['/var/lib/sliceid', '40700'],
-    ['/var/log/sliceid.log', '100644', 'g'],
+    ['/var/log/sliceid.log', '100640', 'g'],
     ['/etc/slicename', '100644', 'g'],
     ['/etc/slice.gid', '100644', 'g'],
     ['/etc/node.gid', '100644', 'g'],
@@ -364,8 +364,12 @@ for (const shell of ['sh', 'bash']) {
     const lock = path.join(r, 'var/lock/subsys/sliceid');
 
     t.is((await sv('status')).code, 3, 'status before start: stopped (3)');
+    // An old world-readable log is made 0640 before anything is appended to it.
+    fs.mkdirSync(path.join(r, 'var/log'), { recursive: true });
+    fs.writeFileSync(path.join(r, 'var/log/sliceid.log'), '', { mode: 0o644 });
     const started = await sv('start');
     t.is(started.code, 0, started.stderr + started.stdout);
+    t.is(fs.statSync(path.join(r, 'var/log/sliceid.log')).mode & 0o777, 0o640, 'log 0640');
     const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
     t.true(alive(pid), 'daemon alive after start');
     t.true(fs.existsSync(lock), 'lock file');
@@ -506,6 +510,7 @@ test.serial('scriptlets on a SysV image: chkconfig --add; upgrade condrestarts o
   await rpmIn('-i', bundled.file);
   t.deepEqual(scriptletLog(s), ['chkconfig --add sliceid']);
   t.true(fs.existsSync(path.join(s, 'var/log/sliceid.log')), '%post creates the log file');
+  t.is(fs.statSync(path.join(s, 'var/log/sliceid.log')).mode & 0o777, 0o640, 'the log is not world-readable');
   // Log each initscript action from the sysconfig it sources (a local edit: kept on upgrade).
   fs.appendFileSync(path.join(s, 'etc/sysconfig/sliceid'), 'echo "initscript $1" >> /var/log/scriptlets.log\n');
 
