@@ -51,7 +51,8 @@ export type UserFileOutcome =
   | { readonly kind: 'missing'; readonly file: string; readonly reason: string }
   | { readonly kind: 'refused'; readonly file: string; readonly rule: UserFileRule; readonly reason: string };
 
-export const USER_FILE_TIMEOUT_MS = 2000;
+/** Long enough for a busy machine (the read shares libuv's 4 threads), short enough for a hung NFS server. */
+export const USER_FILE_TIMEOUT_MS = 10_000;
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fs.constants;
 const OPEN_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;

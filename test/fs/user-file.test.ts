@@ -1,4 +1,5 @@
 import test from 'ava';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -133,4 +134,24 @@ test('refusal reasons name the path and rule, never the content', async (t) => {
     t.false(r.reason.includes('TOPSECRET'));
     t.true(r.reason.startsWith(h.file));
   }
+});
+
+test('a read that does not finish in time is refused, and not asked again until it ends', async (t) => {
+  const h = home();
+  // Keep libuv's threads busy (as a hung NFS server would keep the read): the read cannot finish.
+  const busy = Array.from({ length: 8 }, () => new Promise((resolve) => crypto.pbkdf2('x', 'y', 400_000, 32, 'sha256', resolve)));
+  const late = await readUserFile({ ...h.req, timeoutMs: 20 });
+  t.like(late, { kind: 'refused', rule: 'read-timeout' });
+  t.regex((late as { reason: string }).reason, /not read within 20 ms/);
+  const again = await readUserFile(h.req);
+  t.like(again, { kind: 'refused', rule: 'read-timeout' });
+  t.regex((again as { reason: string }).reason, /earlier read has not finished/);
+  await Promise.all(busy);
+  // Once the stuck read has ended, the file is read again.
+  let r = await readUserFile(h.req);
+  for (let i = 0; i < 250 && r.kind !== 'data'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    r = await readUserFile(h.req);
+  }
+  t.is(r.kind, 'data');
 });
