@@ -475,7 +475,11 @@ async function main(): Promise<number> {
   } finally {
     for (const l of loops) await killLoop(l);
     init(t, 'stop');
-    fs.rmSync(t.root, { recursive: true, force: true });
+    try {
+      fs.rmSync(t.root, { recursive: true, force: true });
+    } catch (err) {
+      note(`could not remove ${t.root}: ${(err as NodeJS.ErrnoException).code}`);
+    }
   }
   process.stdout.write(`security suite took ${Math.round((Date.now() - started) / 1000)} s\n`);
   process.stdout.write(`${passed} passed, ${failed} failed\n`);
