@@ -121,12 +121,14 @@ async function checkedRead(req: UserFileRequest): Promise<UserFileOutcome> {
     checkDir(req.home, homeSt, uid);
     // Directories below it: real directories only.
     let dir = home;
+    const dirs: Array<[string, fs.Stats]> = [];
     for (const name of parts.slice(0, -1)) {
       dir = path.join(dir, name);
       const st = await lstatOrMissing(dir);
       if (st.isSymbolicLink()) throw new Refusal('dir-symlink', `${dir} is a symbolic link`);
       if (!st.isDirectory()) throw new Refusal('dir-not-directory', `${dir} is not a directory`);
       checkDir(dir, st, uid);
+      dirs.push([dir, st]);
     }
     file = path.join(dir, parts[parts.length - 1]!);
     const handle = await openOrMissing(file);
@@ -137,7 +139,7 @@ async function checkedRead(req: UserFileRequest): Promise<UserFileOutcome> {
       if (st.mode & 0o022) throw new Refusal('file-writable', `${file} is writable by group or others (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`);
       if (st.nlink > 1 && st.uid !== uid) throw new Refusal('file-hard-link', `${file} is a hard link to a file the user does not own`);
       if (st.size > req.maxBytes) throw new Refusal('file-too-large', `${file} is larger than ${req.maxBytes} bytes`);
-      await sameFile(handle, st, file);
+      await sameFile(handle, st, file, dirs);
       const data = await readBounded(handle, req.maxBytes);
       if (data === undefined) throw new Refusal('file-too-large', `${file} is larger than ${req.maxBytes} bytes`);
       if (data.length === 0) return { kind: 'missing', file, reason: `${file} is empty` };
@@ -189,14 +191,20 @@ async function openOrMissing(file: string): Promise<fsp.FileHandle> {
  * mounted) is that path, and the path's inode is the descriptor's. A directory swapped for a
  * symlink between the checks and the open shows up in the first; a file renamed over in the second.
  */
-async function sameFile(handle: fsp.FileHandle, st: fs.Stats, file: string): Promise<void> {
+async function sameFile(handle: fsp.FileHandle, st: fs.Stats, file: string, dirs: ReadonlyArray<[string, fs.Stats]>): Promise<void> {
   let actual: string | undefined;
   try {
     actual = await fsp.readlink(`/proc/self/fd/${handle.fd}`);
   } catch {
-    actual = undefined; // no /proc: the inode comparison below is what is left
+    actual = undefined; // no /proc: the directories and the inode are compared again instead
   }
   if (actual !== undefined && actual !== file) throw new Refusal('file-moved', `${file} was not the file opened at that path (a directory or the file changed during the read)`);
+  if (actual === undefined) {
+    for (const [dir, before] of dirs) {
+      const now = await lstatOrMissing(dir);
+      if (now.isSymbolicLink() || now.ino !== before.ino || now.dev !== before.dev) throw new Refusal('file-moved', `${dir} changed while the file was opened`);
+    }
+  }
   const now = await lstatOrMissing(file);
   if (now.ino !== st.ino || now.dev !== st.dev) throw new Refusal('file-moved', `${file} was replaced while it was read`);
 }

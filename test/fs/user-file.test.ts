@@ -8,6 +8,7 @@ import { readUserFile, type UserFileRequest } from '../../src/fs/user-file.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 // The checks are about owners: these tests run as root (as CI does) to make files of other uids.
+// The deadline test keeps libuv's threads busy: it is serial (ava runs those before the others).
 const USER = 54321;
 const OTHER = 54322;
 const REL = '.ssh/authorized_keys';
@@ -136,7 +137,7 @@ test('refusal reasons name the path and rule, never the content', async (t) => {
   }
 });
 
-test('a read that does not finish in time is refused, and not asked again until it ends', async (t) => {
+test.serial('a read that does not finish in time is refused, and not asked again until it ends', async (t) => {
   const h = home();
   // Keep libuv's threads busy (as a hung NFS server would keep the read): the read cannot finish.
   const busy = Array.from({ length: 8 }, () => new Promise((resolve) => crypto.pbkdf2('x', 'y', 400_000, 32, 'sha256', resolve)));
