@@ -1,10 +1,12 @@
 // The NodeManager API server: a Koa app answering XML-RPC POSTs on / and /RPC2, listening on
 // loopback TCP addresses and a Unix socket. Loopback only unless told otherwise; every request
 // is bounded (body, headers, time, parse budget); errors become faults or 4xx, never a crash.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import zlib from 'node:zlib';
+import path from 'node:path';
 import Koa from 'koa';
 import { silentLogger, type Logger } from '../log.js';
 import { encodeFault } from '../xmlrpc/encode.js';
@@ -25,7 +27,7 @@ export type ApiAddress = { host: string; port: number } | { socket: string };
 export interface ApiOptions {
   data: NodeManagerData;
   tcp: Array<{ host: string; port: number }>;
-  /** Unix socket path (e.g. /tmp/nodemanager.api); made 0666, removed on close. */
+  /** Unix socket path (e.g. /tmp/nodemanager.api); made 0666, replaces what is there, left on close. */
   socket?: string;
   /** Listen on and accept connections from non-loopback addresses (off by default). */
   allowNonLoopback?: boolean;
@@ -255,8 +257,16 @@ function socketInUse(file: string): Promise<boolean> {
   });
 }
 
-/** Remove a stale socket file; refuse to touch anything else, or a socket someone serves. */
-async function clearStaleSocket(file: string): Promise<void> {
+/** How many times the socket is renamed into place before giving up (a directory keeps reappearing). */
+const SOCKET_PLACE_TRIES = 5;
+
+/**
+ * What is at the socket path before sliceid takes it. Only a socket of sliceid's own uid that
+ * answers is "another sliceid" (an error); one that does not answer is sliceid's own, left by a
+ * stop or a crash, and is replaced silently. Anything else (not a socket, or another uid's) was
+ * put there by someone else to squat the path: it is replaced with a warning naming its owner.
+ */
+async function inspectSocketPath(file: string, logger: Logger): Promise<void> {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(file);
@@ -264,9 +274,45 @@ async function clearStaleSocket(file: string): Promise<void> {
     if (errno(err) === 'ENOENT') return;
     throw err;
   }
-  if (!st.isSocket()) throw new Error(`API socket path ${file} exists and is not a socket; not removing it`);
-  if (await socketInUse(file)) throw new Error(`API socket ${file} is in use by another process (is sliceid already running?)`);
-  fs.unlinkSync(file);
+  const ours = st.isSocket() && st.uid === process.geteuid?.();
+  if (ours) {
+    if (await socketInUse(file)) throw new Error(`API socket ${file} is in use by another process (is sliceid already running?)`);
+    return;
+  }
+  const what = st.isSocket() ? 'a socket' : st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : st.isFIFO() ? 'a FIFO' : st.isFile() ? 'a file' : 'a special file';
+  logger.warn({ socket: file, owner: st.uid, kind: what }, `API socket path ${file} was taken by uid ${st.uid} (${what}, not made by sliceid): replacing it`);
+}
+
+/**
+ * Listen on the Unix socket `file` without a moment when someone else could take the path: bind in
+ * a fresh root-only directory beside it, make it 0666, and rename it over `file` (in sticky /tmp
+ * root may rename over anyone's file). A directory at the path is moved aside first (rename cannot
+ * replace one). The server's own name is the temporary one, so closing it never removes `file`.
+ */
+async function listenOnSocketPath(server: net.Server, file: string, logger: Logger): Promise<void> {
+  await inspectSocketPath(file, logger);
+  const dir = path.dirname(file);
+  const temp = fs.mkdtempSync(path.join(dir, '.sliceid-'));
+  const bound = path.join(temp, 'api');
+  try {
+    fs.chmodSync(temp, 0o700);
+    await listen(server, { path: bound, exclusive: true });
+    fs.chmodSync(bound, 0o666);
+    for (let i = 1; ; i++) {
+      try {
+        fs.renameSync(bound, file);
+        break;
+      } catch (err) {
+        const code = errno(err);
+        if ((code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') || i >= SOCKET_PLACE_TRIES) throw err;
+        const aside = `${file}.squatted-${crypto.randomBytes(6).toString('hex')}`;
+        fs.renameSync(file, aside);
+        logger.warn({ socket: file, movedTo: aside }, `API socket path ${file} was a directory: moved aside`);
+      }
+    }
+  } finally {
+    fs.rmSync(temp, { recursive: true, force: true });
+  }
 }
 
 function hostOf(host: string): string {
@@ -292,7 +338,6 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
   const servers: http.Server[] = [];
   const sockets = new Set<net.Socket>();
   const addresses: ApiAddress[] = [];
-  let socketFile: { path: string; ino: number } | undefined;
 
   const makeServer = (tcp: boolean): http.Server => {
     const server = http.createServer(
@@ -343,14 +388,8 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
     const outcome = await Promise.race([Promise.all(closing), deadline]);
     clearTimeout(timer);
     if (outcome === 'late') logger.warn('API: listeners still closing after 2 s; giving up waiting');
-    if (socketFile) {
-      try {
-        if (fs.lstatSync(socketFile.path).ino === socketFile.ino) fs.unlinkSync(socketFile.path);
-      } catch {
-        // already gone
-      }
-      socketFile = undefined;
-    }
+    // The socket file stays: root's, in sticky /tmp, nobody else can take the path while sliceid
+    // is stopped (clients get "connection refused"); the next start replaces it.
   };
 
   try {
@@ -386,15 +425,13 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
     }
     if (opts.socket) {
       const file = opts.socket;
-      await clearStaleSocket(file);
       const server = makeServer(false);
       try {
-        await listen(server, { path: file, exclusive: true });
+        await listenOnSocketPath(server, file, logger);
       } catch (err) {
+        if ((err as Error).message.includes('in use by another process')) throw err;
         throw new Error(`API cannot listen on ${file}: ${(err as Error).message}`, { cause: err });
       }
-      socketFile = { path: file, ino: fs.lstatSync(file).ino };
-      fs.chmodSync(file, 0o666);
       addresses.push({ socket: file });
       logger.info({ socket: file }, 'API listening');
     }

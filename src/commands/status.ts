@@ -87,10 +87,28 @@ function fileStates(paths: NodePaths, identity: IdentityResult['identity'] | und
 
 const GET_SSH_KEYS = encodeMethodCall('GetSSHKeys', []);
 
-function probeApi(addresses: Array<{ host?: string; port?: number; socket?: string }>): Promise<ApiState> {
+/**
+ * The socket is the daemon's only when it is a socket of the uid that wrote the pidfile (root on a
+ * node): anything else at the path was put there by someone else and is not asked anything.
+ */
+export function socketNotOurs(socket: string, pidFile: string): string | undefined {
+  try {
+    const st = fs.lstatSync(socket);
+    const owner = fs.statSync(pidFile).uid;
+    if (!st.isSocket()) return `${socket} is not a socket (someone else's file is at the path)`;
+    if (st.uid !== owner) return `${socket} is owned by uid ${st.uid}, not by the daemon's uid ${owner}: not sliceid's, not asked`;
+    return undefined;
+  } catch (err) {
+    return `${socket}: ${(err as NodeJS.ErrnoException).code ?? 'cannot be checked'}`;
+  }
+}
+
+function probeApi(addresses: Array<{ host?: string; port?: number; socket?: string }>, pidFile?: string): Promise<ApiState> {
   const target = addresses.find((a) => a.socket) ?? addresses.find((a) => a.port !== undefined);
   if (!target) return Promise.resolve({ address: undefined, answers: false, detail: 'no API address recorded' });
   const address = target.socket ?? `${target.host}:${target.port}`;
+  const notOurs = target.socket && pidFile ? socketNotOurs(target.socket, pidFile) : undefined;
+  if (notOurs) return Promise.resolve({ address, answers: false, detail: notOurs });
   return new Promise((resolve) => {
     const req = http.request(
       { ...(target.socket ? { socketPath: target.socket } : { host: target.host, port: target.port }), method: 'POST', path: '/', headers: { 'content-type': 'text/xml' } },
@@ -136,7 +154,7 @@ export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting =
     const apiRaw = cache.getMeta(META_API);
     const api = pid === undefined
       ? { address: undefined, answers: false, detail: 'daemon not running' }
-      : await probeApi(apiRaw ? (JSON.parse(apiRaw) as Array<{ host?: string; port?: number; socket?: string }>) : []);
+      : await probeApi(apiRaw ? (JSON.parse(apiRaw) as Array<{ host?: string; port?: number; socket?: string }>) : [], paths.pidFile);
     if (pid === undefined) problems.push('daemon not running');
     else problems.push(...runningFaults(paths));
     if (error && pid === undefined) problems.push(`identity: ${error}`);

@@ -12,6 +12,7 @@
 // no longer verifies it (authority re-keyed or operator CA changed), or it expires within
 // renewBeforeDays. Otherwise the same key, UUID and certificate bytes are kept.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { ensureDir, readIfExists, writeFileAtomic } from '../fs/atomic.js';
 import type { Logger } from '../log.js';
@@ -239,10 +240,20 @@ export async function planGids(paths: NodePaths, identity: Identity, opts: Issue
   };
 }
 
+/** Files in the GID directory (keys, certificates) that someone made readable beyond root: 0600 again. */
+export function keepPrivate(dir: string): void {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(dir, entry.name);
+    if (fs.lstatSync(file).mode & 0o077) fs.chmodSync(file, 0o600);
+  }
+}
+
 /** Write the plan's state files (directories 0700, files 0600); returns the files written. */
 export function commitWrites(plan: Pick<GidPlan, 'writes' | 'stateDir' | 'gidDir'>): string[] {
   ensureDir(plan.stateDir, 0o700);
   ensureDir(plan.gidDir, 0o700);
+  keepPrivate(plan.gidDir);
   const written: string[] = [];
   for (const w of plan.writes) {
     if (writeFileAtomic(w.file, w.data, w.mode)) written.push(w.file);

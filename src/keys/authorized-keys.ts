@@ -1,11 +1,22 @@
 // <root><HOMEDIR>/.ssh/authorized_keys of a user whose tmcc accounts entry carries no PUBKEY line
 // (NFS-mounted testbeds). Comments and blank lines are skipped, sshd options before the key
 // (from="...",no-pty ...) are stripped: they are not part of the key. Bad lines are reported.
+// The file is the user's, not root's: it is read through src/fs/user-file.ts (sshd's StrictModes),
+// and a report names file, line and rule, at most the key type and fingerprint, never the text.
+import path from 'node:path';
 import type { Problem, SliceUser, SourceResult, SourceStatus, SshKey } from './types.js';
-import { isKeyType, tryParseKeyText } from './sshkey.js';
-import { lineStatus, readKeyFile, splitLines } from './lines.js';
+import { fingerprintOf, isKeyType, tryParseKeyText } from './sshkey.js';
+import { lineStatus, splitLines } from './lines.js';
+import type { InputError } from '../errors.js';
+import { readUserFile, USER_FILE_TIMEOUT_MS } from '../fs/user-file.js';
 
 export const AUTHORIZED_KEYS_PREFIX = 'authorized_keys:';
+
+/** Where the file is below the home directory. */
+export const AUTHORIZED_KEYS_RELATIVE = '.ssh/authorized_keys';
+
+/** A user's authorized_keys bigger than this is refused (about 2,000 RSA keys). */
+export const MAX_AUTHORIZED_KEYS = 1024 * 1024;
 
 export function authorizedKeysSourceId(login: string): string {
   return AUTHORIZED_KEYS_PREFIX + login;
@@ -53,7 +64,7 @@ export function splitOptions(line: string): { options: string; key: string } | {
   }
   parts.push(options.slice(start));
   if (!parts.every((p) => OPTION.test(p))) {
-    return { error: `does not start with a key type, and ${JSON.stringify(options.slice(0, 60))} is not a list of sshd options` };
+    return { error: 'does not start with a key type, and what precedes the first blank is not a list of sshd options' };
   }
   const key = text.slice(i).replace(/^[ \t]+/, '');
   if (key === '') return { error: 'has options but no key' };
@@ -92,8 +103,8 @@ export function parseAuthorizedKeys(data: Buffer | string, file: string, user: A
     }
     const key = tryParseKeyText(split.key, where);
     if (key instanceof Error) {
-      const after = split.options ? ` (after options ${JSON.stringify(split.options.slice(0, 60))})` : '';
-      problems.push({ where, message: `authorized_keys of ${user.login}${after}: ${key.message}; skipped` });
+      const after = split.options ? ' (after sshd options)' : '';
+      problems.push({ where, message: `authorized_keys of ${user.login}${after}: ${keyProblem(key, split.key)}; skipped` });
       lastFailed = true;
       continue;
     }
@@ -104,18 +115,34 @@ export function parseAuthorizedKeys(data: Buffer | string, file: string, user: A
   return { ...base, status, users: [{ ...user, keys }], problems, ...(reason ? { reason } : {}) };
 }
 
-/** Read `file` (the caller has rebased HOMEDIR under the root) and parse it for `user`. */
-export function readAuthorizedKeys(file: string, user: AccountUser, priority?: number): SourceResult {
-  const read = readKeyFile(file);
+/**
+ * What is wrong with a key, without its text: the rule broken (with any quoted value in it, such as
+ * an unknown type word or a name inside the blob, left out), the key type when it is one we know,
+ * and the fingerprint of the blob when it is base64.
+ */
+const FORM = '"type base64 [comment]"';
+
+export function keyProblem(err: InputError, keyText: string): string {
+  const [type = '', blob = ''] = keyText.replace(/^[ \t]+/, '').split(/[ \t]+/, 2);
+  const known = isKeyType(type) ? `${type} ` : '';
+  const fingerprint = known && blob.length <= 4096 && /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(blob) && blob !== '' ? ` (${fingerprintOf(blob)})` : '';
+  // Details after a colon describe the blob's bytes (lengths, names read from it): left out too.
+  const rule = err.rule.replace(/:.*$/s, '').replace(/"(?:[^"\\]|\\.)*"/g, (q) => (q === FORM ? q : '(not shown)'));
+  return `key ${known}${rule}${fingerprint}`;
+}
+
+/**
+ * Read `<home>/.ssh/authorized_keys` (home already rebased under the root) as the user's own file
+ * and parse it for `user`. A refused file (symlink, FIFO, wrong owner or modes, too big, too slow)
+ * is an invalid source: the user's last good keys stay, and the reason names the rule.
+ */
+export async function readAuthorizedKeys(home: string, user: AccountUser, priority?: number): Promise<SourceResult> {
+  const file = path.join(home, AUTHORIZED_KEYS_RELATIVE);
+  const base = { id: authorizedKeysSourceId(user.login), origin: file, ...(priority === undefined ? {} : { priority }), users: [], problems: [] };
+  if (user.uid === undefined) return { ...base, status: 'invalid', reason: `${file} not read: the accounts file gives ${user.login} no UID to check its owner against` };
+  const read = await readUserFile({ home, relative: AUTHORIZED_KEYS_RELATIVE, uid: user.uid, maxBytes: MAX_AUTHORIZED_KEYS, timeoutMs: USER_FILE_TIMEOUT_MS });
   if (read.kind === 'data') return parseAuthorizedKeys(read.data, file, user, priority);
   const status: SourceStatus = read.kind === 'missing' ? 'missing' : 'invalid';
-  return {
-    id: authorizedKeysSourceId(user.login),
-    origin: file,
-    ...(priority === undefined ? {} : { priority }),
-    status,
-    users: [],
-    problems: [],
-    reason: read.reason,
-  };
+  const reason = read.kind === 'refused' ? `refused (rule ${read.rule}): ${read.reason}` : read.reason;
+  return { ...base, status, reason };
 }

@@ -56,21 +56,41 @@ export function accountsFileFor(paths: NodePaths, vnodeId?: string): string {
   return path.join(tmccDirFor(paths, vnodeId), 'accounts');
 }
 
-/** The file sources (accounts, then authorized_keys of users without PUBKEY lines). No network. */
-export function collectFileSources(paths: NodePaths, vnodeId?: string): SourceResult[] {
+/**
+ * The file sources (accounts, then authorized_keys of users without PUBKEY lines). No network.
+ * The users' files are read asynchronously (a slow or hostile one delays only its own source).
+ */
+export async function collectFileSources(paths: NodePaths, vnodeId?: string): Promise<SourceResult[]> {
   const accounts: AccountsSource = readAccounts(accountsFileFor(paths, vnodeId));
-  const out: SourceResult[] = [accounts];
+  const reads: Array<() => Promise<SourceResult>> = [];
   accounts.users.forEach((user, i) => {
     if (accounts.pubkeyLogins.has(user.login) || !user.homedir) return;
     const { keys: _ignored, ...account } = user;
-    out.push(readAuthorizedKeys(authorizedKeysFile(paths, user.homedir), account, 1 + i));
+    reads.push(() => readAuthorizedKeys(paths.under(user.homedir!), account, 1 + i));
   });
+  return [accounts, ...(await inParallel(reads, USER_FILE_READS))];
+}
+
+/** Users' files read at once: enough to hide latency, few enough that each read's deadline is its own. */
+const USER_FILE_READS = 8;
+
+/** Run `tasks` with at most `limit` at a time; results in the tasks' order. */
+async function inParallel<T>(tasks: ReadonlyArray<() => Promise<T>>, limit: number): Promise<T[]> {
+  const out = new Array<T>(tasks.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      out[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
   return out;
 }
 
 /** All key sources in priority order. geni-get's absence means no source at all. */
 export async function collectKeySources(paths: NodePaths, opts: CollectOptions): Promise<SourceResult[]> {
-  const out = collectFileSources(paths, opts.vnodeId);
+  const out = await collectFileSources(paths, opts.vnodeId);
   if (opts.geniGet) {
     const geni = await readGeniUser(paths, { timeoutMs: opts.timeoutMs, logger: opts.logger });
     if (geni) out.push(geni);

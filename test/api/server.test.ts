@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import test from 'ava';
+import { pino } from 'pino';
 import { guardConnection, isLoopbackAddress, isLoopbackHost, startApi } from '../../src/api/server.js';
 import { silentLogger } from '../../src/log.js';
 import { decodeMethodResponse } from '../../src/xmlrpc/decode.js';
@@ -310,28 +311,66 @@ test('::1 is served on the same port as 127.0.0.1 where the host has IPv6 loopba
 
 // ---- the Unix socket --------------------------------------------------------------------------
 
-test('the Unix socket is 0666, a stale one is replaced, and it is removed on close', async (t) => {
+function capture(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  return { logger, lines };
+}
+
+test('the Unix socket is 0666, a stale one is replaced silently, and it stays (refusing) after close', async (t) => {
   const dir = tempDir('sliceid-api-');
   const file = path.join(dir, 'nodemanager.api');
   // A stale socket: bound by a process that is gone.
   const bind = spawnSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(file)})`]);
   t.is(bind.status, 0, bind.stderr.toString());
   t.true(fs.lstatSync(file).isSocket());
-  const api = await startApi({ data: data(), tcp: [], socket: file });
+  const { logger, lines } = capture();
+  const api = await startApi({ data: data(), tcp: [], socket: file, logger });
   t.is(fs.statSync(file).mode & 0o777, 0o666);
   t.deepEqual(api.addresses, [{ socket: file }]);
+  t.false(lines.some((l) => l['level'] === 40), 'no warning for our own stale socket');
   await assertStillServes(t, { socketPath: file });
   await api.close();
-  t.false(fs.existsSync(file));
+  t.true(fs.lstatSync(file).isSocket(), 'the path stays taken');
+  await t.throwsAsync(request({ socketPath: file }, { body: GET_SSH_KEYS }), { code: 'ECONNREFUSED' });
+  t.deepEqual(fs.readdirSync(dir), ['nodemanager.api'], 'no temp directory left');
+  // The next start takes it over again.
+  const again = await startApi({ data: data(), tcp: [], socket: file });
+  await assertStillServes(t, { socketPath: file });
+  await again.close();
 });
 
-test('a socket path that is a file, or a live socket, is left alone and startApi fails clearly', async (t) => {
+test('a socket path taken by something sliceid did not make is replaced with a warning; a live one of ours is refused', async (t) => {
   const dir = tempDir('sliceid-api-');
   const file = path.join(dir, 'nodemanager.api');
-  fs.writeFileSync(file, 'precious');
-  await t.throwsAsync(startApi({ data: data(), tcp: [], socket: file }), { message: /exists and is not a socket/ });
-  t.is(fs.readFileSync(file, 'utf8'), 'precious');
+  const squats: Array<[string, () => void]> = [
+    ['a file', () => fs.writeFileSync(file, 'squat')],
+    ['a directory', () => fs.mkdirSync(path.join(file, 'x'), { recursive: true })],
+    ['a symbolic link', () => fs.symlinkSync('/etc/passwd', file)],
+    ['a FIFO', () => spawnSync('mkfifo', [file])],
+  ];
+  for (const [what, make] of squats) {
+    make();
+    fs.lchownSync(file, 4242, 4242);
+    const { logger, lines } = capture();
+    const api = await startApi({ data: data(), tcp: [], socket: file, logger });
+    t.true(fs.lstatSync(file).isSocket(), what);
+    await assertStillServes(t, { socketPath: file });
+    t.true(lines.some((l) => l['level'] === 40 && /taken by uid 4242/.test(String(l['msg']))), what);
+    await api.close();
+    fs.rmSync(file, { force: true });
+  }
+  t.is(fs.readFileSync('/etc/passwd', 'utf8').length > 0, true, 'a symlink is replaced, never followed');
+  // Another uid's live server at the path (a user impersonating the API): replaced.
+  const squatter = net.createServer((s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfake!'));
+  await new Promise<void>((r) => squatter.listen(file, r));
+  t.teardown(() => new Promise<void>((r) => squatter.close(() => r())));
+  fs.lchownSync(file, 4242, 4242);
+  const api = await startApi({ data: data(), tcp: [], socket: file });
+  await assertStillServes(t, { socketPath: file });
+  await api.close();
 
+  // Our own uid's live socket: another sliceid. Refused, left alone.
   const live = path.join(dir, 'live.api');
   const other = net.createServer((s) => s.end());
   await new Promise<void>((r) => other.listen(live, r));
@@ -366,6 +405,6 @@ test('close() stops within 2 s with idle, keep-alive and half-sent requests open
   await api.close();
   t.true(Date.now() - started < 2000, `${Date.now() - started} ms`);
   await Promise.all([idle, half, kept].map((s) => closed(s, 1000)));
-  t.false(fs.existsSync(socket));
+  t.true(fs.lstatSync(socket).isSocket(), 'the socket file stays, refusing connections');
   await t.throwsAsync(request({ port }, { body: GET_SSH_KEYS }), { code: 'ECONNREFUSED' });
 });

@@ -84,6 +84,17 @@ test('a second run changes nothing: same serials, keys, bytes and mtimes', async
   t.deepEqual(snapshot(paths), before);
 });
 
+test('keys and certificates made readable by others, or directories opened up, are private again at the next run', async (t) => {
+  const { paths } = await scenario();
+  for (const f of fs.readdirSync(gidDir(paths))) fs.chmodSync(path.join(gidDir(paths), f), 0o644);
+  fs.chmodSync(gidDir(paths), 0o755);
+  fs.chmodSync(paths.stateDir, 0o755);
+  await refreshIdentity(paths, defaultConfig(), { geniGet: false });
+  t.is(fs.statSync(paths.stateDir).mode & 0o777, 0o700);
+  t.is(fs.statSync(gidDir(paths)).mode & 0o777, 0o700);
+  for (const f of fs.readdirSync(gidDir(paths))) t.is(fs.statSync(path.join(gidDir(paths), f)).mode & 0o777, 0o600, f);
+});
+
 test('a changed nickname re-issues the slice GID only; the node GID stays byte-identical', async (t) => {
   const { paths, first } = await scenario();
   const before = snapshot(paths);

@@ -61,32 +61,81 @@ test('bad lines are reported with file and line, the rest used', (t) => {
   t.deepEqual(r.problems.map((p) => p.where.line), [3, 4, 5, 6, 7, 8]);
   t.regex(r.problems[0]!.message, /unterminated/);
   t.regex(r.problems[1]!.message, /options but no key/);
-  t.regex(r.problems[4]!.message, /after options "not".*unknown key type "a"/);
+  t.regex(r.problems[4]!.message, /after sshd options.*unknown key type \(not shown\)/);
   t.true(r.problems.every((p) => p.where.source === '/ak'));
   const bare = splitOptions(`tunnel=0 ${ED}`);
   t.true('error' in bare && /not a list of sshd options/.test(bare.error));
 });
 
-test('missing, empty, cut short, comment-only', (t) => {
-  const dir = tempDir();
-  const file = path.join(dir, 'authorized_keys');
-  const missing = readAuthorizedKeys(file, user);
+test('missing, empty, cut short, comment-only', async (t) => {
+  const home = tempDir();
+  fs.mkdirSync(path.join(home, '.ssh'));
+  const file = path.join(home, '.ssh', 'authorized_keys');
+  const missing = await readAuthorizedKeys(home, user);
   t.is(missing.status, 'missing');
+  t.is(missing.origin, file);
   t.deepEqual(missing.users, []);
   fs.writeFileSync(file, '');
-  t.is(readAuthorizedKeys(file, user).status, 'missing');
+  t.is((await readAuthorizedKeys(home, user)).status, 'missing');
   fs.writeFileSync(file, `${HEADER}${ED}\nssh-ed25519 AAAAC3NzaC1lZDI1`);
-  const cut = readAuthorizedKeys(file, user);
+  const cut = await readAuthorizedKeys(home, user);
   t.is(cut.status, 'partial');
   t.is(cut.users[0]!.keys.length, 1);
   fs.writeFileSync(file, HEADER);
-  const none = readAuthorizedKeys(file, user);
+  const none = await readAuthorizedKeys(home, user);
   t.is(none.status, 'ok');
   t.deepEqual(none.users[0]!.keys, []);
   // A .new being renamed over it is just a new complete file.
   fs.writeFileSync(`${file}.new`, `${HEADER}${ED}\n`);
   fs.renameSync(`${file}.new`, file);
-  t.is(readAuthorizedKeys(file, user).users[0]!.keys.length, 1);
+  t.is((await readAuthorizedKeys(home, user)).users[0]!.keys.length, 1);
+});
+
+test('a refused file is an invalid source whose reason names the rule, never the text', async (t) => {
+  const home = tempDir();
+  fs.mkdirSync(path.join(home, '.ssh'));
+  const secret = path.join(home, 'secret');
+  fs.writeFileSync(secret, `${ED}\n`, { mode: 0o600 });
+  fs.symlinkSync(secret, path.join(home, '.ssh', 'authorized_keys'));
+  const r = await readAuthorizedKeys(home, user);
+  t.is(r.status, 'invalid');
+  t.deepEqual(r.users, []);
+  t.regex(r.reason!, /rule file-symlink/);
+  t.false(r.reason!.includes('AAAAC3'));
+  const noUid = await readAuthorizedKeys(home, { login: 'x', homedir: '/x' });
+  t.is(noUid.status, 'invalid');
+  t.regex(noUid.reason!, /no UID/);
+});
+
+test('a bad line is reported by line, rule, key type and fingerprint only', (t) => {
+  const secretish = 'MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun';
+  const rsaBlob = rsaKey(1024, 'x').split(' ')[1]!;
+  const text = [
+    secretish,
+    `ssh-rsa ${secretish}`,
+    `no-pty ssh-ed25519 ${rsaBlob}`,
+    `from="${secretish}" ${secretish}`,
+    `ssh-ed25519 ${ED.split(' ')[1]!.slice(0, -8)}`,
+    `${secretish.slice(0, 20)}/ ${secretish}`,
+    '',
+  ].join('\n');
+  const r = parseAuthorizedKeys(text, '/ak', user);
+  t.is(r.problems.length, 6);
+  for (const p of r.problems) {
+    for (let i = 0; i + 16 <= secretish.length; i++) t.false(p.message.includes(secretish.slice(i, i + 16)), p.message);
+    for (let i = 0; i + 16 <= rsaBlob.length; i += 4) t.false(p.message.includes(rsaBlob.slice(i, i + 16)), p.message);
+  }
+  t.deepEqual(
+    r.problems.map((p) => [p.where.line, p.message.replace(/SHA256:[A-Za-z0-9+/]{43}/, 'SHA256:x')]),
+    [
+      [1, 'authorized_keys line has options but no key; skipped'],
+      [2, 'authorized_keys of erin: key ssh-rsa has a bad ssh-rsa key blob (SHA256:x); skipped'],
+      [3, 'authorized_keys of erin (after sshd options): key ssh-ed25519 has a bad ssh-ed25519 key blob (SHA256:x); skipped'],
+      [4, 'authorized_keys of erin (after sshd options): key is not "type base64 [comment]"; skipped'],
+      [5, 'authorized_keys of erin: key ssh-ed25519 has a bad ssh-ed25519 key blob (SHA256:x); skipped'],
+      [6, 'authorized_keys line does not start with a key type, and what precedes the first blank is not a list of sshd options; skipped'],
+    ],
+  );
 });
 
 test('property: no authorized_keys line yields more than one key', (t) => {

@@ -33,7 +33,7 @@ test('without geni-get (file events) only the file sources are read', async (t) 
     const paths = nodePaths(copyTree(tree.source));
     const sources = await collectKeySources(paths, { geniGet: false, timeoutMs: 5000 });
     t.false(sources.some((s) => s.id.startsWith('geni-get')));
-    t.deepEqual(collectFileSources(paths).map((s) => s.id), sources.map((s) => s.id));
+    t.deepEqual((await collectFileSources(paths)).map((s) => s.id), sources.map((s) => s.id));
   }
 });
 
@@ -56,7 +56,7 @@ test('tmcc dir: tmcc.<vnodeId>, then tmcc.<vmname>, tmcc.<nodeid>, else tmcc/', 
   t.is(accountsFileFor(paths, 'pcvm1-1'), path.join(paths.bootDir, 'tmcc.pcvm1-1', 'accounts'));
 });
 
-test('authorized_keys only for users without PUBKEY lines, one source each, in accounts order', (t) => {
+test('authorized_keys only for users without PUBKEY lines, one source each, in accounts order', async (t) => {
   const root = tempDir();
   const [k1, k2, k3] = [randomEd25519('a'), randomEd25519('b'), randomEd25519('c')];
   write(
@@ -77,7 +77,7 @@ test('authorized_keys only for users without PUBKEY lines, one source each, in a
   write(root, 'users/bo/.ssh/authorized_keys', `# DO NOT EDIT!\n${k2}\n`);
   write(root, 'users/eve/.ssh/authorized_keys', `${k3}\n`);
   const paths = nodePaths(root);
-  const sources = collectFileSources(paths);
+  const sources = await collectFileSources(paths);
   t.deepEqual(
     sources.map((s) => [s.id, s.status, s.priority, s.origin]),
     [
@@ -89,10 +89,10 @@ test('authorized_keys only for users without PUBKEY lines, one source each, in a
   t.deepEqual(sources[1]!.users.map((u) => [u.login, u.uid, u.keys.map((k) => k.text)]), [['bo', 2, [k2]]]);
 });
 
-test('a HOMEDIR never leaves the root', (t) => {
+test('a HOMEDIR never leaves the root', async (t) => {
   const root = tempDir();
   write(root, 'var/emulab/boot/tmcc/accounts', 'ADDUSER LOGIN=x UID=1 HOMEDIR=/../../../../etc\n');
-  const sources = collectFileSources(nodePaths(root));
+  const sources = await collectFileSources(nodePaths(root));
   t.is(sources[1]!.origin, path.join(root, 'etc/.ssh/authorized_keys'));
 });
 

@@ -156,7 +156,7 @@ test.serial('rpm -qlp / --dump: the layout, modes and config files', async (t) =
     ['/usr/lib/systemd/system-preset/80-sliceid.preset', '100644'],
     ['/etc/logrotate.d/sliceid', '100644', 'cn'],
     ['/var/lib/sliceid', '40700'],
-    ['/var/log/sliceid.log', '100644', 'g'],
+    ['/var/log/sliceid.log', '100640', 'g'],
     ['/etc/slicename', '100644', 'g'],
     ['/etc/slice.gid', '100644', 'g'],
     ['/etc/node.gid', '100644', 'g'],
@@ -305,7 +305,7 @@ test.serial('installed /usr/bin/sliceid: `run` answers Python xmlrpc.client GetS
   d.proc.kill('SIGTERM');
   t.is(await d.exited, 0);
   t.true(Date.now() - t0 < 2000, `stopped in ${Date.now() - t0} ms`);
-  t.false(fs.existsSync(socket!), 'socket removed');
+  t.true(fs.lstatSync(socket!).isSocket(), 'the socket file stays (the path is never free for someone else)');
   t.false(fs.existsSync(path.join(root, 'var/run/sliceid.pid')), 'pidfile removed');
 });
 
@@ -364,8 +364,12 @@ for (const shell of ['sh', 'bash']) {
     const lock = path.join(r, 'var/lock/subsys/sliceid');
 
     t.is((await sv('status')).code, 3, 'status before start: stopped (3)');
+    // An old world-readable log is made 0640 before anything is appended to it.
+    fs.mkdirSync(path.join(r, 'var/log'), { recursive: true });
+    fs.writeFileSync(path.join(r, 'var/log/sliceid.log'), '', { mode: 0o644 });
     const started = await sv('start');
     t.is(started.code, 0, started.stderr + started.stdout);
+    t.is(fs.statSync(path.join(r, 'var/log/sliceid.log')).mode & 0o777, 0o640, 'log 0640');
     const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
     t.true(alive(pid), 'daemon alive after start');
     t.true(fs.existsSync(lock), 'lock file');
@@ -398,7 +402,7 @@ for (const shell of ['sh', 'bash']) {
     t.false(alive(pid2), 'daemon gone after stop');
     t.false(fs.existsSync(pidFile), 'pidfile removed');
     t.false(fs.existsSync(lock), 'lock removed');
-    t.false(fs.existsSync(path.join(r, 'tmp/nodemanager.api')), 'socket removed');
+    t.true(fs.lstatSync(path.join(r, 'tmp/nodemanager.api')).isSocket(), 'the socket file stays (the path is never free for someone else)');
     t.is((await sv('status')).code, 3);
     t.is((await sv('stop')).code, 0, 'stop when stopped');
     t.is((await sv('condrestart')).code, 0, 'condrestart when stopped');
@@ -447,7 +451,8 @@ test.serial('systemd unit: systemd-analyze verify, hardening and reload', async 
   }
   // systemd-analyze verify in a root that has the installed files plus this host's units and kill.
   const sroot = tempDir('sliceid-systemd-');
-  fs.cpSync(root, sroot, { recursive: true, verbatimSymlinks: true });
+  // (Earlier tests ran the daemon in this root: its socket file stays after a stop; not copied.)
+  fs.cpSync(root, sroot, { recursive: true, verbatimSymlinks: true, filter: (src) => !fs.lstatSync(src).isSocket() });
   fs.mkdirSync(path.join(sroot, 'bin'), { recursive: true });
   fs.copyFileSync(fs.existsSync('/bin/kill') ? '/bin/kill' : '/usr/bin/kill', path.join(sroot, 'bin/kill'));
   fs.chmodSync(path.join(sroot, 'bin/kill'), 0o755);
@@ -506,6 +511,7 @@ test.serial('scriptlets on a SysV image: chkconfig --add; upgrade condrestarts o
   await rpmIn('-i', bundled.file);
   t.deepEqual(scriptletLog(s), ['chkconfig --add sliceid']);
   t.true(fs.existsSync(path.join(s, 'var/log/sliceid.log')), '%post creates the log file');
+  t.is(fs.statSync(path.join(s, 'var/log/sliceid.log')).mode & 0o777, 0o640, 'the log is not world-readable');
   // Log each initscript action from the sysconfig it sources (a local edit: kept on upgrade).
   fs.appendFileSync(path.join(s, 'etc/sysconfig/sliceid'), 'echo "initscript $1" >> /var/log/scriptlets.log\n');
 

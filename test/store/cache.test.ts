@@ -352,7 +352,7 @@ test('file events without geni-get keep the last geni-get data', async (t) => {
     const cache = openKeyCache(dbFile());
     await load(cache, root, true);
     const served = [...cache.sliceKeys()];
-    for (const s of collectFileSources(nodePaths(root))) cache.applySource(s);
+    for (const s of await collectFileSources(nodePaths(root))) cache.applySource(s);
     t.deepEqual([...cache.sliceKeys()], served, tree.label);
     t.deepEqual(cache.sources().map((s) => s.id), ['tmcc:accounts', 'geni-get:geni_user']);
     cache.close();
