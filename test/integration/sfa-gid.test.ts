@@ -5,7 +5,8 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCli } from '../helpers/daemon.js';
+import { runCli, startDaemon } from '../helpers/daemon.js';
+import { python, type PyAnswer } from '../api/helpers.js';
 import { copyTree, goodTrees, projectDir, tempDir } from '../helpers/fixtures.js';
 import { nodePaths } from '../../src/paths.js';
 
@@ -125,4 +126,28 @@ test('an HRN over 64 characters: CN is the UUID, every reader still gets the URN
   t.is(again.code, 0);
   t.deepEqual((JSON.parse(again.stdout) as { issued: string[] }).issued, []);
   t.is(fs.readFileSync(p.sliceGid, 'utf8'), before);
+});
+
+test.serial('Python xmlrpc.client (TCP, and raw HTTP/1.0 on the socket): the slice the API names is the one SFA derives from /etc/slice.gid', async (t) => {
+  for (const tree of goodTrees().filter((g) => g.name === 'pg-vnode' || g.name === 'emulab-pnode')) {
+    const root = copyTree(tree.source);
+    const d = await startDaemon(root);
+    try {
+      const p = nodePaths(root);
+      const [slice] = sfaRead([[p.sliceGid, p.sliceGid]]);
+      const calls: Array<[string, unknown[]]> = [['GetSSHKeys', []], ['GetXIDs', []], ['GetRecord', []]];
+      const answers = (await python([
+        { transport: 'tcp', url: `http://localhost:${d.port}/`, calls },
+        { transport: 'unix-http10', socket: d.socket!, calls },
+      ])) as PyAnswer[][];
+      for (const [keys, xids, record] of answers) {
+        t.deepEqual(Object.keys(keys!.ok as object), [slice!.pl_slicename], tree.label);
+        t.deepEqual(Object.keys(xids!.ok as object), [slice!.pl_slicename], tree.label);
+        t.is((record!.ok as { name: string }).name, slice!.pl_slicename!, tree.label);
+      }
+      t.is(slice!.pl_slicename, tree.expected.slicename);
+    } finally {
+      await d.stop();
+    }
+  }
 });
