@@ -347,12 +347,18 @@ function sshString(b: Buffer): Buffer {
   return Buffer.concat([len, b]);
 }
 
-/** A valid ssh-ed25519 public key blob (wire format), base64. */
-export function ed25519Blob(): string {
-  return Buffer.concat([sshString(Buffer.from('ssh-ed25519')), sshString(crypto.randomBytes(32))]).toString('base64');
+/**
+ * An ssh-rsa public key blob of the right shape (e = 65537, an odd 2048-bit modulus), base64:
+ * random rather than generated, so 30,000 cost nothing. GetSSHKeys lists RSA keys by default.
+ */
+export function rsaBlob(): string {
+  const n = crypto.randomBytes(256);
+  n[0]! |= 0x80;
+  n[255]! |= 1;
+  return Buffer.concat([sshString(Buffer.from('ssh-rsa')), sshString(Buffer.from([1, 0, 1])), sshString(Buffer.concat([Buffer.from([0]), n]))]).toString('base64');
 }
 
-/** An Emulab tmcc accounts file: `users` users in group `group`, `keysPer` ed25519 keys each. */
+/** An Emulab tmcc accounts file: `users` users in group `group`, `keysPer` ssh-rsa keys each. */
 export function accountsFile(users: number, keysPer: number, group = { name: 'wlab', gid: 6200 }): string {
   const out: string[] = [`ADDGROUP NAME=${group.name} GID=${group.gid}`];
   const logins = Array.from({ length: users }, (_, i) => `u${String(i).padStart(5, '0')}`);
@@ -360,7 +366,7 @@ export function accountsFile(users: number, keysPer: number, group = { name: 'wl
     out.push(`ADDUSER LOGIN=${login} PSWD=* UID=${20000 + i} GID=${group.gid} ROOT=0 NAME="Bench User ${i}" HOMEDIR=/users/${login} GLIST="" SERIAL=${1600000000 + i} EMAIL="${login}@bench.example" SHELL=bash`),
   );
   for (const login of logins) {
-    for (let k = 0; k < keysPer; k++) out.push(`PUBKEY LOGIN=${login} KEY="ssh-ed25519 ${ed25519Blob()} ${login}@key${k}"`);
+    for (let k = 0; k < keysPer; k++) out.push(`PUBKEY LOGIN=${login} KEY="ssh-rsa ${rsaBlob()} ${login}@key${k}"`);
   }
   return `${out.join('\n')}\n`;
 }

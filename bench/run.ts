@@ -570,7 +570,7 @@ function report(): string {
   const i = results.idle;
   L.push(`Idle over ${fmt(i.measured_s, 1)} s, scaled to 60 s: CPU ${fmt(i.cpu_s_per_60s, 3)} s, ${fmt(i.ctx_switches_per_60s, 0)} context switches (${String(i.threads ?? 'n/a')} threads; schedstat ${fmt(i.schedstat_cpu_s, 4)} s)`, '');
   const s = results.scale_10k;
-  L.push(`Scale: ${CFG.scaleUsers} users x ${CFG.scaleKeysPer} ed25519 keys (${String(s.users ?? 'n/a')} users, ${String(s.keys ?? 'n/a')} keys, ${String(s.response_bytes ?? 'n/a')} bytes)`);
+  L.push(`Scale: ${CFG.scaleUsers} users x ${CFG.scaleKeysPer} ssh-rsa keys (${String(s.users ?? 'n/a')} users, ${String(s.keys ?? 'n/a')} keys, ${String(s.response_bytes ?? 'n/a')} bytes)`);
   L.push(`  refresh ${fmt(s.refresh_s, 3)} s rename-to-log (logged durationMs ${fmt(s.refresh_logged_ms, 1)}), GetSSHKeys median ${fmt(s.getsshkeys_ms)} ms (p90 ${fmt(s.getsshkeys_p90_ms)}; nm_reference ${fmt(s.nm_reference_getsshkeys_ms)} ms), RSS ${fmt(s.rss_mb, 1)} MB`, '');
   L.push('Goals (issue 6)');
   for (const g of results.goals) {

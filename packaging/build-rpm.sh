@@ -234,6 +234,8 @@ for f in sliceid.sh sliceid.init sliceid.service sliceid.sysconfig sliceid.logro
   sliceid.preset sliceid.8 README-rpm.md; do
   cp "$here/$f" "$WORK/src/$src/packaging/"
 done
+# The example slice hook, shipped as documentation.
+install -D -m 0644 "$here/../examples/slice.d/50-raven" "$WORK/src/$src/examples/slice.d/50-raven"
 tar -C "$WORK/src" --owner=0 --group=0 --numeric-owner -cf "$WORK/SOURCES/$src.tar" "$src"
 
 rel=$RELEASE

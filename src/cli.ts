@@ -10,6 +10,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   'authorized-keys': { summary: "print a user's keys (sshd AuthorizedKeysCommand)", load: () => import('./commands/authorized-keys.js') },
   refresh: { summary: 'ask the running daemon for a full refresh (SIGHUP)', load: () => import('./commands/refresh.js') },
   'show-gid': { summary: 'decode and verify a GID chain file', load: () => import('./commands/show-gid.js') },
+  clean: { summary: 'remove everything node-specific before an image is made (--dry-run: list it)', load: () => import('./commands/clean.js') },
+  hooks: { summary: 'list the slice hooks and their last runs; "hooks run": run the pending ones now', load: () => import('./commands/hooks.js') },
+  wait: { summary: 'wait until the identity files are written and the API answers', load: () => import('./commands/wait.js') },
 };
 
 export function usage(): string {
@@ -58,6 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (name === 'run') daemonHeap();
+  if (name === 'wait') daemonHeap(); // it may wait long: asleep like the daemon (no memory-reducer GCs)
   const mod = await command.load();
   return mod.main(rest);
 }

@@ -10,6 +10,8 @@ import { InputError } from './errors.js';
 import type { NodePaths } from './paths.js';
 import { FACT_NAMES, type FactName } from './sources/facts.js';
 import { isLoopbackHost } from './api/loopback.js';
+import { DEFAULT_KEY_TYPE_SETTING, isKnownKeyType, type KeyTypeSetting } from './api/key-listing.js';
+import { KEY_TYPES } from './keys/sshkey.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -26,8 +28,12 @@ export interface Config {
     /** null: paths.socket; "": no socket; otherwise a node path (rebased under the root). */
     socket: string | null;
     allowNonLoopback: boolean;
+    /** Which key types GetSSHKeys lists (`getsshkeys_key_types`); the others are served to sshd only. */
+    getsshkeysKeyTypes: KeyTypeSetting;
   };
   log: { level: string };
+  /** Slice hooks: their directory (null: paths.hooksDir; else a node path rebased under the root), time limit in seconds. */
+  hooks: { dir: string | null; timeout: number };
   /** Where the config came from: the file and the line of each fact it sets. */
   origin?: { file: string; factLines: Partial<Record<FactName, number>> };
 }
@@ -41,9 +47,21 @@ const require = createRequire(import.meta.url);
 const DEFAULTS = {
   gid: { validityDays: 1826, renewBeforeDays: 30 },
   geniGet: { enabled: true, timeoutMs: 3000 },
-  api: { port: 812, listen: ['127.0.0.1', '::1'] as string[], socket: null as string | null, allowNonLoopback: false },
+  api: { port: 812, listen: ['127.0.0.1', '::1'] as string[], socket: null as string | null, allowNonLoopback: false, getsshkeysKeyTypes: DEFAULT_KEY_TYPE_SETTING },
   log: { level: 'info' },
 } as const;
+
+/** The [hooks] section: its defaults and its schema (dir: a node path; timeout: seconds per hook). */
+const HOOKS_DEFAULTS = { dir: null as string | null, timeout: 600 };
+
+function hooksSchema(z: typeof import('zod').z) {
+  return z
+    .strictObject({
+      dir: z.string().min(1, 'must name a directory').nullable().default(HOOKS_DEFAULTS.dir),
+      timeout: z.number().positive('must be a positive number of seconds').max(86400, 'must be at most 86400 seconds (a day)').default(HOOKS_DEFAULTS.timeout),
+    })
+    .prefault({});
+}
 
 function buildSchema() {
   const { z } = require('zod') as typeof import('zod');
@@ -83,6 +101,7 @@ function buildSchema() {
           .default(() => [...DEFAULTS.api.listen]),
         socket: z.string().nullable().default(DEFAULTS.api.socket),
         allowNonLoopback: z.boolean().default(DEFAULTS.api.allowNonLoopback),
+        getsshkeysKeyTypes: keyTypeSetting(z),
       })
       .prefault({})
       .superRefine((api, ctx) => {
@@ -99,7 +118,25 @@ function buildSchema() {
         });
       }),
     log: z.strictObject({ level: z.enum(LOG_LEVELS).default(DEFAULTS.log.level) }).prefault({}),
+    hooks: hooksSchema(z),
   });
+}
+
+const KEY_TYPE_RULE = `must be "planetlab", "all" or a list of key types (${KEY_TYPES.join(', ')})`;
+
+/** `[api] getsshkeys_key_types`: "planetlab" | "all" | a non-empty list of known key types. */
+function keyTypeSetting(z: typeof import('zod').z) {
+  return z
+    .union([z.literal(['planetlab', 'all']), z.array(z.string())], { error: KEY_TYPE_RULE })
+    .superRefine((value, ctx) => {
+      if (!Array.isArray(value)) return;
+      if (value.length === 0) ctx.addIssue({ code: 'custom', input: value, message: 'must list at least one key type' });
+      value.forEach((type, i) => {
+        if (!isKnownKeyType(type)) ctx.addIssue({ code: 'custom', path: [i], input: type, message: `is not a key type sliceid knows (${KEY_TYPES.join(', ')})` });
+      });
+    })
+    .transform((value): KeyTypeSetting => (Array.isArray(value) ? ([...new Set(value)] as KeyTypeSetting) : value))
+    .default(DEFAULTS.api.getsshkeysKeyTypes);
 }
 
 let schemaMemo: ReturnType<typeof buildSchema> | undefined;
@@ -114,6 +151,7 @@ export function defaultConfig(): Config {
     geniGet: { ...DEFAULTS.geniGet },
     api: { ...DEFAULTS.api, listen: [...DEFAULTS.api.listen] },
     log: { ...DEFAULTS.log },
+    hooks: { ...HOOKS_DEFAULTS },
   };
 }
 
@@ -191,6 +229,7 @@ export function parseConfig(text: string, file: string, paths: NodePaths): Confi
   const rebase = (p: string): string => (path.isAbsolute(p) ? paths.under(p) : path.resolve(dir, p));
   if (config.authority) config.authority = { cert: rebase(config.authority.cert), key: rebase(config.authority.key) };
   if (config.api.socket) config.api.socket = rebase(config.api.socket);
+  if (config.hooks.dir) config.hooks.dir = rebase(config.hooks.dir);
   const factLines: Partial<Record<FactName, number>> = {};
   for (const name of FACT_NAMES) {
     if (config.facts[name] === undefined) continue;

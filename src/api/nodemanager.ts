@@ -104,10 +104,11 @@ export function createNodeManager(data: NodeManagerData, opts: NodeManagerOption
     memo: true,
     doc: 'Return a dictionary mapping slice names to SSH keys (one string, keys separated by newlines)',
     run: () => {
+      // Every slice the node knows is listed, with "" when it has no listable keys (as
+      // NodeManager answers for a sliver without keys).
       const out: XmlRpcStruct = {};
       const name = data.slicename();
-      const keys = name === undefined ? [] : data.sliceKeys();
-      if (name !== undefined && keys.length > 0) member(out, name, keys.join('\n'));
+      if (name !== undefined) member(out, name, data.sliceKeys().join('\n'));
       return out;
     },
   });
@@ -135,7 +136,10 @@ export function createNodeManager(data: NodeManagerData, opts: NodeManagerOption
       // NodeManager answers 102 when the caller has no sliver record; so does this node when it
       // is on no slice.
       if (!rec) throw invalidSliverArgument();
-      return withoutNil(rec);
+      // NodeManager's records always carry `delegations`; this node delegates nothing.
+      const out = withoutNil(rec);
+      if (!Array.isArray(out['delegations'])) member(out, 'delegations', []);
+      return out;
     },
   });
   add({
@@ -152,7 +156,9 @@ export function createNodeManager(data: NodeManagerData, opts: NodeManagerOption
       memo: false,
       doc: `${SLIVER_DOCS[name]}. Not offered on this node: slivers are managed by the testbed.`,
       run: (params) => {
-        if (typeof params[0] !== 'string') throw invalidSliverArgument();
+        // NodeManager's target check: the first argument must name a sliver of this node
+        // (Ticket's argument is a ticket, not a sliver: it has no target).
+        if (name !== 'Ticket' && (typeof params[0] !== 'string' || params[0] !== data.slicename())) throw invalidSliverArgument();
         throw callError(`${name} ${NOT_OFFERED}`);
       },
     });

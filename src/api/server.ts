@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import zlib from 'node:zlib';
 import Koa from 'koa';
 import { silentLogger, type Logger } from '../log.js';
 import { encodeFault } from '../xmlrpc/encode.js';
@@ -117,6 +118,30 @@ function readBody(req: http.IncomingMessage, limit: number, drainBytes: number, 
   });
 }
 
+class UnsupportedEncoding extends Error {}
+
+/**
+ * The request's Content-Encoding: none (or identity) gives the body as read; gzip is inflated to
+ * at most `limit` bytes (more is BodyTooLarge, like an oversized body: a decompression bomb
+ * stops at the limit); anything else is UnsupportedEncoding (415).
+ */
+function contentCoding(header: string | undefined): 'identity' | 'gzip' {
+  const codings = (header ?? '').split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  if (codings.length === 0) return 'identity';
+  if (codings.length === 1 && (codings[0] === 'gzip' || codings[0] === 'x-gzip')) return 'gzip';
+  throw new UnsupportedEncoding(`Content-Encoding ${JSON.stringify((header ?? '').slice(0, 64))} is not supported (send the body as is, or gzip)`);
+}
+
+function gunzip(body: Buffer, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zlib.gunzip(body, { maxOutputLength: limit }, (err, out) => {
+      if (!err) return resolve(out);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) return reject(new BodyTooLarge(true));
+      reject(new Error(`the gzip body does not inflate: ${err.message}`));
+    });
+  });
+}
+
 function plain(ctx: Koa.Context, status: number, text: string): void {
   ctx.status = status;
   ctx.set('Content-Type', 'text/plain; charset=utf-8');
@@ -163,7 +188,14 @@ export function createApiApp(data: NodeManagerData, limits: Limits, logger: Logg
     try {
       if (declared !== undefined && Number(declared) > limits.bodyBytes + drainBytes) throw new BodyTooLarge(false);
       body = await readBody(req, limits.bodyBytes, drainBytes, limits.drainMs);
+      // Checked once the body is read, so the client, done sending, reads the refusal.
+      const coding = contentCoding(req.headers['content-encoding']);
+      if (coding === 'gzip') body = await gunzip(body, limits.bodyBytes);
     } catch (err) {
+      if (err instanceof UnsupportedEncoding) {
+        ctx.set('Connection', 'close');
+        return plain(ctx, 415, `Unsupported Media Type: ${err.message}`);
+      }
       if (err instanceof BodyTooLarge) {
         logger.debug({ limit: limits.bodyBytes, drained: err.drained }, 'API: request body too large');
         ctx.set('Connection', 'close');
@@ -171,7 +203,7 @@ export function createApiApp(data: NodeManagerData, limits: Limits, logger: Logg
       }
       logger.debug({ err: (err as Error).message }, 'API: request body not read');
       ctx.set('Connection', 'close');
-      return plain(ctx, 400, 'Bad Request: incomplete body');
+      return plain(ctx, 400, (err as Error).message.startsWith('the gzip body') ? `Bad Request: ${(err as Error).message}` : 'Bad Request: incomplete body');
     }
     let reply: Buffer;
     try {

@@ -5,13 +5,13 @@ export interface SliverRecord {
   readonly type: string;
   readonly timestamp: number;
   readonly attributes: Readonly<Record<string, string>>;
-  readonly [extra: string]: string | number | boolean | Readonly<Record<string, string>>;
+  readonly [extra: string]: string | number | boolean | Readonly<Record<string, string>> | readonly string[];
 }
 
 export interface NodeManagerData {
   /** Slice name, undefined when the node is on no slice. */
   slicename(): string | undefined;
-  /** Key texts of the slice users, ordered and unique. */
+  /** Key texts of the slice users that GetSSHKeys lists, ordered and unique. */
   sliceKeys(): readonly string[];
   /** The slice's unix uid, when known. */
   sliceUid(): number | undefined;

@@ -5,6 +5,7 @@ import { openKeyCache } from '../store/cache.js';
 import type { KeyCache } from '../store/types.js';
 import { META_IDENTITY, META_IDENTITY_ERROR } from '../daemon/refresh.js';
 import type { IdentityResult } from '../identity/index.js';
+import { DEFAULT_KEY_TYPE_SETTING, listKeys, type KeyTypeSetting } from '../api/key-listing.js';
 
 /** The cache when the daemon (or once) has created one, else undefined. Never creates it. */
 export function openExistingCache(paths: NodePaths): KeyCache | undefined {
@@ -18,9 +19,11 @@ export function cachedIdentity(cache: KeyCache): { identity: IdentityResult | un
   return { identity: raw ? (JSON.parse(raw) as IdentityResult) : undefined, error };
 }
 
-/** What GetSSHKeys answers: slice name -> keys joined by "\n"; empty when no slice or no keys. */
-export function getSshKeysAnswer(cache: KeyCache): Record<string, string> {
+/**
+ * What GetSSHKeys answers: slice name -> its listable keys joined by "\n" ("" when none); empty
+ * when the node is on no slice. `keyTypes` as the daemon's [api] getsshkeys_key_types.
+ */
+export function getSshKeysAnswer(cache: KeyCache, keyTypes: KeyTypeSetting = DEFAULT_KEY_TYPE_SETTING): Record<string, string> {
   const slicename = cachedIdentity(cache).identity?.identity.slicename;
-  const keys = cache.sliceKeys();
-  return slicename && keys.length ? { [slicename]: keys.join('\n') } : {};
+  return slicename ? { [slicename]: listKeys(cache.sliceKeys(), keyTypes).listed.join('\n') } : {};
 }

@@ -1,17 +1,18 @@
-// sliceid keys [SLICE]: print what GetSSHKeys answers, from the cache.
-import { UsageError, command } from './common.js';
-import { nodePaths } from '../paths.js';
+// sliceid keys [SLICE] [--all]: print what GetSSHKeys answers, from the cache; --all lists every
+// cached key type (what sshd is served), not only those [api] getsshkeys_key_types lets through.
+import { UsageError, command, setup } from './common.js';
 import { openExistingCache, getSshKeysAnswer } from './cache-read.js';
 
-const USAGE = 'usage: sliceid keys [SLICE] [--root DIR] [--json]\n';
+const USAGE = 'usage: sliceid keys [SLICE] [--all] [--root DIR] [--config FILE] [--json]\n';
 
-export const main = command(USAGE, {}, true, ({ values, positionals }) => {
+export const main = command(USAGE, { all: { type: 'boolean', default: false } }, true, ({ values, positionals }) => {
   if (positionals.length > 1) throw new UsageError(`keys takes at most one slice name, got ${positionals.length}`);
-  const cache = openExistingCache(nodePaths(values.root));
+  const { paths, config } = setup(values);
+  const cache = openExistingCache(paths);
   let answer: Record<string, string> = {};
   if (cache) {
     try {
-      answer = getSshKeysAnswer(cache);
+      answer = getSshKeysAnswer(cache, values.all ? 'all' : config.api.getsshkeysKeyTypes);
     } finally {
       cache.close();
     }
@@ -21,7 +22,7 @@ export const main = command(USAGE, {}, true, ({ values, positionals }) => {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
   } else {
-    for (const [slice, keys] of Object.entries(answer)) process.stdout.write(`# ${slice}\n${keys}\n`);
+    for (const [slice, keys] of Object.entries(answer)) process.stdout.write(`# ${slice}\n${keys}${keys ? '\n' : ''}`);
   }
   return wanted !== undefined && Object.keys(answer).length === 0 ? 1 : 0;
 });

@@ -7,7 +7,8 @@ const USAGE = 'usage: sliceid once [--root DIR] [--config FILE] [--json] [--no-g
 
 export const main = command(USAGE, { 'no-geni-get': { type: 'boolean', default: false } }, false, async ({ values }) => {
   const { paths, config, configFile } = setup(values);
-  const result = await refreshIdentity(paths, config, { geniGet: !values['no-geni-get'] });
+  const result = await refreshIdentity(paths, config, { geniGet: !values['no-geni-get'], start: true });
+  if (result.setAside) process.stderr.write(`sliceid: warning: ${result.setAside.message}; the old state is in ${result.setAside.dir}\n`);
   if (values.json) process.stdout.write(`${JSON.stringify({ ...result, configFile: configFile ?? null })}\n`);
   else process.stdout.write(summary(result, configFile));
   return 0;
@@ -35,6 +36,7 @@ export function summary(r: IdentityResult, configFile?: string): string {
     ['issued', r.issued.length ? r.issued.join(', ') : 'nothing (GIDs current)'],
     ['files written', r.written.length ? r.written.join(', ') : 'none (unchanged)'],
     ['next renewal', r.nextRenewal.toISOString()],
+    ...(r.setAside ? [['state', `${r.setAside.message}; the old state is in ${r.setAside.dir}`] as [string, string]] : []),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}\n`).join('');

@@ -12,6 +12,10 @@ import { META_API } from '../daemon/refresh.js';
 import { DAY_MS, parseGidChain, verifyGidChain } from '../identity/gid.js';
 import type { SourceState, RefreshRecord } from '../store/types.js';
 import type { IdentityResult } from '../identity/index.js';
+import { setAsideNotice } from '../identity/node-record.js';
+import { nodeHookProblems } from '../hooks/report.js';
+import { loadConfig } from '../config.js';
+import { DEFAULT_KEY_TYPE_SETTING, listKeys, listingReport, type KeyTypeSetting } from '../api/key-listing.js';
 
 const USAGE = 'usage: sliceid status [--root DIR] [--json]\n';
 
@@ -39,7 +43,11 @@ export interface StatusReport {
   readonly sources: readonly SourceState[];
   readonly lastRefresh: RefreshRecord | undefined;
   readonly api: ApiState;
+  /** Which keys GetSSHKeys lists and which types it leaves out ([api] getsshkeys_key_types). */
+  readonly getSshKeys?: { readonly line: string; readonly listed: number; readonly leftOut: Readonly<Record<string, number>> };
   readonly problems: readonly string[];
+  /** State made for another node that the last start set aside (until the next clean refresh). */
+  readonly stateNotice?: string | undefined;
 }
 
 function fileStates(paths: NodePaths, identity: IdentityResult['identity'] | undefined): FileState[] {
@@ -99,7 +107,7 @@ function probeApi(addresses: Array<{ host?: string; port?: number; socket?: stri
   });
 }
 
-export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
+export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting = DEFAULT_KEY_TYPE_SETTING): Promise<StatusReport> {
   const pid = livePid(paths.pidFile);
   const cache = openExistingCache(paths);
   const problems: string[] = [];
@@ -109,6 +117,7 @@ export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
       files: fileStates(paths, undefined), users: [], keys: 0, sources: [], lastRefresh: undefined,
       api: { address: undefined, answers: false, detail: 'no cache yet' },
       problems: [`no cache at ${paths.database}: sliceid has not run on this node (start it with "sliceid run")`],
+      stateNotice: setAsideNotice(paths),
     };
   }
   try {
@@ -132,9 +141,15 @@ export async function collectStatus(paths: NodePaths): Promise<StatusReport> {
     if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys has no key to list');
     problems.push(...keyDataProblems(sources, identity?.identity.slicename, cache.sliceKeys().length));
     if (pid !== undefined && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
+    problems.push(...nodeHookProblems(paths, identity?.identity.slice.urn));
+    const listing = listKeys(cache.sliceKeys(), keyTypes);
+    const listed = listingReport(identity?.identity.slicename, listing, keyTypes);
+    problems.push(...listed.problems);
     return {
       root: paths.root, daemon: { running: pid !== undefined, pid }, identity: identity?.identity, facts, identityError: error,
-      files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api, problems,
+      files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api,
+      getSshKeys: { line: listed.line, listed: listing.listed.length, leftOut: listing.leftOut }, problems,
+      stateNotice: setAsideNotice(paths),
     };
   } finally {
     cache.close();
@@ -200,6 +215,8 @@ export function formatStatus(r: StatusReport): string {
   r.sources.forEach((s, i) =>
     row(i === 0 ? 'sources' : '', `${s.stale ? 'STALE ' : 'ok    '}${s.id}  ${s.origin}: ${s.users} users, ${s.keys} keys, last good ${ago(s.lastGood)}${s.reason ? `; ${s.reason}` : ''}`),
   );
+  if (r.stateNotice) row('state', r.stateNotice);
+  if (r.getSshKeys) row('getsshkeys', r.getSshKeys.line);
   if (r.lastRefresh) row('refreshed', `${ago(r.lastRefresh.at)} by ${r.lastRefresh.trigger}, ${r.lastRefresh.durationMs} ms: ${r.lastRefresh.summary}`);
   r.problems.forEach((p, i) => row(i === 0 ? 'problems' : '', p));
   if (!r.problems.length) row('problems', 'none');
@@ -207,7 +224,18 @@ export function formatStatus(r: StatusReport): string {
 }
 
 export const main = command(USAGE, {}, false, async ({ values }) => {
-  const report = await collectStatus(nodePaths(values.root));
+  const paths = nodePaths(values.root);
+  // GetSSHKeys' key types come from the config the daemon reads; a config that does not load is
+  // reported (the daemon would refuse it too) and the default is shown.
+  let keyTypes: KeyTypeSetting = DEFAULT_KEY_TYPE_SETTING;
+  let configProblem: string | undefined;
+  try {
+    keyTypes = loadConfig(paths, values.config).config.api.getsshkeysKeyTypes;
+  } catch (err) {
+    configProblem = `config: ${(err as Error).message}`;
+  }
+  const collected = await collectStatus(paths, keyTypes);
+  const report = configProblem ? { ...collected, problems: [...collected.problems, configProblem] } : collected;
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   return !report.daemon.running ? 3 : report.problems.length ? 1 : 0;
 });

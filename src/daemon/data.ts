@@ -2,6 +2,7 @@
 // cache. Answers are computed from memory; nothing here touches the disk per request.
 import type { NodeManagerData, SliverRecord } from '../api/types.js';
 import type { KeyCache } from '../store/types.js';
+import { DEFAULT_KEY_TYPE_SETTING, listKeys, type KeyTypeSetting } from '../api/key-listing.js';
 
 export interface SliceFacts {
   readonly slicename: string;
@@ -15,8 +16,13 @@ export class NodeView implements NodeManagerData {
   private slice: SliceFacts | undefined;
   private generation = 0;
   private uidMemo: { version: number; uid: number | undefined } | undefined;
+  private listedMemo: { from: readonly string[]; listed: readonly string[] } | undefined;
 
-  constructor(private readonly cache: KeyCache) {}
+  /** `keyTypes`: which cached keys GetSSHKeys (and GetRecord's `keys`) list ([api] getsshkeys_key_types). */
+  constructor(
+    private readonly cache: KeyCache,
+    private readonly keyTypes: KeyTypeSetting = DEFAULT_KEY_TYPE_SETTING,
+  ) {}
 
   setSlice(slice: SliceFacts | undefined): void {
     if (JSON.stringify(slice) === JSON.stringify(this.slice)) return;
@@ -29,8 +35,12 @@ export class NodeView implements NodeManagerData {
     return this.slice?.slicename;
   }
 
+  /** The slice's keys GetSSHKeys lists; computed again only when the cache's key list changes. */
   sliceKeys(): readonly string[] {
-    return this.slice ? this.cache.sliceKeys() : [];
+    if (!this.slice) return [];
+    const all = this.cache.sliceKeys();
+    if (this.listedMemo?.from !== all) this.listedMemo = { from: all, listed: Object.freeze(listKeys(all, this.keyTypes).listed) };
+    return this.listedMemo.listed;
   }
 
   sliceUid(): number | undefined {

@@ -16,6 +16,7 @@ import { RefreshQueue } from './queue.js';
 import { startWatcher, type Watcher } from './watch.js';
 import { debounce } from './debounce.js';
 import { ShrinkGuard } from './shrink.js';
+import { SliceHooks, hookContext } from '../hooks/index.js';
 
 /** Publish the last refresh's faults beside the pidfile (status reads them even when the cache is unwritable). */
 function writeFaults(file: string, faults: readonly string[], logger: Logger): void {
@@ -64,9 +65,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (left.length) logger.info({ dir, files: left }, 'removed temp files of an interrupted write');
   }
   const cache = openKeyCache(paths.database, { logger });
-  const view = new NodeView(cache);
+  const view = new NodeView(cache, config.api.getsshkeysKeyTypes);
   let renewalTimer: NodeJS.Timeout | undefined;
   let watcher: Watcher | undefined;
+  let hooks: SliceHooks | undefined;
   let stopping = false;
 
   const armRenewal = (at: Date | undefined): void => {
@@ -89,6 +91,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         .filter((v): v is string => !!v);
       view.setSlice({ slicename: identity.slicename, sliceUrn: identity.slice.urn, sliceHrn: identity.slice.hrn, owners });
       armRenewal(outcome.identity?.nextRenewal);
+      // A refresh that wrote the identity of a new slice runs its hooks (once the API is up).
+      if (api) hooks?.offer(hookContext(identity, api.addresses));
     }
     watcher?.setPaths(outcome.watchPaths);
   };
@@ -150,10 +154,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     void queue.request('SIGHUP', true);
   };
   const onTerm = (signal: string) => (): void => void daemon.stop(signal);
+  const onHooks = (): void => {
+    logger.info('SIGUSR2: run the slice hooks that have not run well');
+    hooks?.runPending();
+  };
   const handlers: Array<[NodeJS.Signals, () => void]> = [
     ['SIGHUP', onHup],
     ['SIGTERM', onTerm('SIGTERM')],
     ['SIGINT', onTerm('SIGINT')],
+    ['SIGUSR2', onHooks],
   ];
   for (const [sig, fn] of handlers) process.on(sig, fn);
 
@@ -170,7 +179,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       events.cancel();
       if (renewalTimer) clearTimeout(renewalTimer);
       if (confirmTimer) clearTimeout(confirmTimer);
+      const hooksStopped = hooks?.stop();
       await Promise.allSettled([watcher?.close(), api?.close()]);
+      await hooksStopped;
       await queue.idle();
       cache.close();
       removePidFile(paths.pidFile);
@@ -187,5 +198,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     { port, socket, addresses, slicename: first.identity.slicename, keys: cache.sliceKeys().length },
     'ready',
   );
+  // Slice hooks: the identity files are written and the API answers.
+  hooks = new SliceHooks({ dir: config.hooks.dir ?? paths.hooksDir, recordsFile: paths.hookRecords, timeoutMs: config.hooks.timeout * 1000, logger });
+  hooks.offer(hookContext((last?.identity ?? first).identity, addresses));
   return daemon;
 }

@@ -66,7 +66,8 @@ export async function refreshOnce(ctx: RefreshContext, trigger: string, geniGet:
   let identity: IdentityResult | undefined;
   let identityError: string | undefined;
   try {
-    identity = await refreshIdentity(paths, config, { geniGet: useGeniGet, logger });
+    // The daemon's first refresh (lifecycle's 'start') checks that the state is this node's.
+    identity = await refreshIdentity(paths, config, { geniGet: useGeniGet, logger, start: trigger === 'start' });
   } catch (err) {
     if (err instanceof InputError) {
       identityError = err.message;

@@ -10,10 +10,12 @@ import { writeIdentityFiles } from '../writers/identity-files.js';
 import { operatorAuthority } from './authority.js';
 import { commitWrites, planGids, type GidSummary } from './issue.js';
 import { deriveIdentity } from './names.js';
+import { adoptState, nodeMarks, writeNodeRecord, type SetAsideNote } from './node-record.js';
 import type { Identity } from './types.js';
 
 export type { Identity } from './types.js';
 export type { GidSummary } from './issue.js';
+export type { SetAsideNote } from './node-record.js';
 
 export interface IdentityResult {
   /** The derived identity; node.uuid is the UUID the node GID carries. */
@@ -32,6 +34,8 @@ export interface IdentityResult {
   readonly stateWritten: readonly string[];
   /** When a GID next needs renewing (arm one timer for it). */
   readonly nextRenewal: Date;
+  /** Set when this start found state made for another node and set it aside (see node-record.ts). */
+  readonly setAside?: SetAsideNote;
 }
 
 export interface RefreshOptions {
@@ -41,6 +45,11 @@ export interface RefreshOptions {
   readonly now?: Date;
   /** Host name source when the root is "/" (tests). */
   readonly osHostname?: () => string;
+  /**
+   * A start (`once`, the daemon's first refresh): state made for another node is set aside and
+   * made anew. Later refreshes only keep the node record current.
+   */
+  readonly start?: boolean;
 }
 
 export async function refreshIdentity(paths: NodePaths, config: Config, opts: RefreshOptions): Promise<IdentityResult> {
@@ -52,6 +61,9 @@ export async function refreshIdentity(paths: NodePaths, config: Config, opts: Re
   });
   const derived = deriveIdentity(facts);
   const operator = config.authority ? operatorAuthority(config.authority, now) : undefined;
+  const marks = nodeMarks(paths, derived);
+  const keep = [config.authority?.cert, config.authority?.key, config.origin?.file].filter((f): f is string => !!f);
+  const setAside = opts.start ? adoptState(paths, marks, { now, keep, ...(opts.logger ? { logger: opts.logger } : {}) }) : undefined;
   const plan = await planGids(paths, derived, {
     now,
     validityDays: config.gid.validityDays,
@@ -59,7 +71,10 @@ export async function refreshIdentity(paths: NodePaths, config: Config, opts: Re
     ...(operator ? { operator } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
-  const stateWritten = commitWrites(plan);
+  // The record first: a kill between the two leaves this node's record over partial state (made
+  // up at the next start), never this node's state without a record (set aside as foreign).
+  const recordWritten = writeNodeRecord(paths, marks, { now, setAside });
+  const stateWritten = [...(recordWritten ? [paths.nodeRecord] : []), ...commitWrites(plan)];
   const written = writeIdentityFiles(paths, { slicename: derived.slicename, sliceGid: plan.sliceChain, nodeGid: plan.nodeChain });
   const identity: Identity = {
     ...derived,
@@ -78,5 +93,6 @@ export async function refreshIdentity(paths: NodePaths, config: Config, opts: Re
     written,
     stateWritten,
     nextRenewal: plan.nextRenewal,
+    ...(setAside ? { setAside } : {}),
   };
 }

@@ -19,7 +19,6 @@ import {
 
 /** Hard ceiling on depth whatever the caller asks (conversion below recurses once per level). */
 const DEPTH_CEILING = 1000;
-const MAX_METHOD_NAME = 256;
 
 interface Element {
   readonly name: string;
@@ -33,29 +32,67 @@ const fail = (kind: DecodeErrorKind, message: string): never => {
 
 const WHITESPACE = /^[ \t\r\n]*$/;
 
-/** Bytes to text: UTF-8 (or US-ASCII) by default, ISO-8859-1 when the XML declaration says so. */
+const SUPPORTED_ENCODINGS = 'UTF-8, US-ASCII, ISO-8859-1, UTF-16';
+
+/** The encoding named by an XML declaration at the start of `head` (already decoded), lowercased. */
+function declaredEncoding(head: string): string | undefined {
+  const m = /^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']/.exec(head);
+  return m ? m[1]!.toLowerCase() : undefined;
+}
+
+function utf16(buf: Buffer, bigEndian: boolean, skip: number): string {
+  if ((buf.length - skip) % 2 !== 0) fail('xml', 'request body is not valid UTF-16 (an odd number of bytes)');
+  try {
+    return new TextDecoder(bigEndian ? 'utf-16be' : 'utf-16le', { fatal: true, ignoreBOM: true }).decode(buf.subarray(skip));
+  } catch {
+    return fail('xml', 'request body is not valid UTF-16');
+  }
+}
+
+/**
+ * Bytes to text, as XML 1.0 (section 4.3.3, appendix F) reads them: a byte order mark (UTF-8,
+ * UTF-16 LE/BE) decides; without one, "<?" in UTF-16 is recognised, else the XML declaration
+ * names the encoding (UTF-8 when it names none). A declaration that contradicts the bytes, or
+ * names an encoding not supported here, is refused with a message naming the encoding.
+ */
 function bytesToText(bytes: Uint8Array): string {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let encoding = 'utf-8';
-  if (buf.length > 5 && buf.toString('latin1', 0, 5) === '<?xml') {
-    const head = buf.toString('latin1', 0, Math.min(buf.length, 256));
-    const m = /^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']/.exec(head);
-    if (m) encoding = m[1]!.toLowerCase();
+  let text: string;
+  let family: 'utf-8' | 'utf-16';
+  if (buf[0] === 0xfe && buf[1] === 0xff) [text, family] = [utf16(buf, true, 2), 'utf-16'];
+  else if (buf[0] === 0xff && buf[1] === 0xfe) [text, family] = [utf16(buf, false, 2), 'utf-16'];
+  else if (buf[0] === 0x00 && buf[1] === 0x3c && buf[2] === 0x00 && buf[3] === 0x3f) [text, family] = [utf16(buf, true, 0), 'utf-16'];
+  else if (buf[0] === 0x3c && buf[1] === 0x00 && buf[2] === 0x3f && buf[3] === 0x00) [text, family] = [utf16(buf, false, 0), 'utf-16'];
+  else {
+    const bom = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+    const declared = declaredEncoding(buf.toString('latin1', bom, Math.min(buf.length, bom + 256)));
+    switch (declared) {
+      case undefined:
+      case 'utf-8':
+      case 'utf8':
+      case 'us-ascii':
+      case 'ascii':
+        if (!isUtf8(buf)) fail('xml', 'request body is not valid UTF-8');
+        return buf.toString('utf8', bom);
+      case 'iso-8859-1':
+      case 'latin1':
+      case 'latin-1':
+        if (bom) fail('xml', `the XML declaration names ${JSON.stringify(declared)} but the body starts with a UTF-8 byte order mark`);
+        return buf.toString('latin1');
+      case 'utf-16':
+      case 'utf-16le':
+      case 'utf-16be':
+        return fail('xml', `the XML declaration names ${JSON.stringify(declared)} but the body is not UTF-16 (no byte order mark, no UTF-16 "<?")`);
+      default:
+        return fail('xml', `unsupported encoding ${JSON.stringify(declared)} (supported: ${SUPPORTED_ENCODINGS})`);
+    }
   }
-  switch (encoding) {
-    case 'utf-8':
-    case 'utf8':
-    case 'us-ascii':
-    case 'ascii':
-      if (!isUtf8(buf)) fail('xml', 'request body is not valid UTF-8');
-      return buf.toString('utf8');
-    case 'iso-8859-1':
-    case 'latin1':
-    case 'latin-1':
-      return buf.toString('latin1');
-    default:
-      return fail('xml', `unsupported encoding ${JSON.stringify(encoding)} (use UTF-8)`);
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const declared = declaredEncoding(text.slice(0, 256));
+  if (declared !== undefined && !declared.startsWith(family === 'utf-16' ? 'utf-16' : 'utf')) {
+    fail('xml', `the XML declaration names ${JSON.stringify(declared)} but the body is ${family.toUpperCase()}`);
   }
+  return text;
 }
 
 /** Parse into a small element tree, within the limits. */
@@ -253,12 +290,13 @@ export function decodeMethodCall(body: string | Uint8Array, limits: Partial<Deco
     let methodName: string | undefined;
     let ps: XmlRpcValue[] | undefined;
     for (const c of root.children) {
-      if (c.name === 'methodName' && methodName === undefined) methodName = leafText(c).trim();
+      // The name exactly as sent (NodeManager neither trims nor checks it: a blank name is an
+      // unknown method, fault 100, answered by the dispatcher).
+      if (c.name === 'methodName' && methodName === undefined) methodName = leafText(c);
       else if (c.name === 'params' && ps === undefined) ps = params(c);
       else fail('structure', `<methodCall> must contain one <methodName> and at most one <params>, not another <${c.name}>`);
     }
-    if (!methodName) return fail('structure', '<methodCall> has no method name');
-    if (methodName.length > MAX_METHOD_NAME) fail('structure', `method name longer than ${MAX_METHOD_NAME} characters`);
+    if (methodName === undefined) return fail('structure', '<methodCall> has no method name (no <methodName>)');
     return { methodName, params: ps ?? [] };
   });
 }

@@ -1,5 +1,7 @@
 // XML-RPC encoding: values, methodResponse (params or fault) and methodCall documents.
 // Only spec types are emitted (never nil); strings are escaped and must be XML 1.0 characters.
+// The layout is Python's xmlrpclib Marshaller's, byte for byte (each value, member and name on a
+// line of its own), so a reply compares equal to NodeManager's (SimpleXMLRPCServer) for the same data.
 import { XmlRpcEncodeError, type FaultValue, type XmlRpcValue } from './types.js';
 
 const HEADER = "<?xml version='1.0'?>\n";
@@ -74,17 +76,17 @@ function describe(v: unknown): string {
 function encodeInto(out: string[], v: unknown, depth: number): void {
   switch (typeof v) {
     case 'string':
-      out.push('<value><string>', escapeXmlText(v), '</string></value>');
+      out.push('<value><string>', escapeXmlText(v), '</string></value>\n');
       return;
     case 'number':
       if (Number.isInteger(v) && v >= -2147483648 && v <= 2147483647 && !Object.is(v, -0)) {
-        out.push('<value><int>', String(v), '</int></value>');
+        out.push('<value><int>', String(v), '</int></value>\n');
       } else {
-        out.push('<value><double>', formatDouble(v), '</double></value>');
+        out.push('<value><double>', formatDouble(v), '</double></value>\n');
       }
       return;
     case 'boolean':
-      out.push(v ? '<value><boolean>1</boolean></value>' : '<value><boolean>0</boolean></value>');
+      out.push(v ? '<value><boolean>1</boolean></value>\n' : '<value><boolean>0</boolean></value>\n');
       return;
     case 'object': {
       if (v === null) break;
@@ -92,33 +94,33 @@ function encodeInto(out: string[], v: unknown, depth: number): void {
       if (Array.isArray(v)) {
         out.push('<value><array><data>\n');
         for (const item of v) encodeInto(out, item, depth + 1);
-        out.push('</data></array></value>');
+        out.push('</data></array></value>\n');
         return;
       }
       if (v instanceof Date) {
-        out.push('<value><dateTime.iso8601>', formatDateTime(v), '</dateTime.iso8601></value>');
+        out.push('<value><dateTime.iso8601>', formatDateTime(v), '</dateTime.iso8601></value>\n');
         return;
       }
       if (v instanceof Uint8Array) {
-        out.push('<value><base64>', Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'), '</base64></value>');
+        out.push('<value><base64>\n', Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'), '\n</base64></value>\n');
         return;
       }
       const proto = Object.getPrototypeOf(v) as unknown;
       if (proto !== Object.prototype && proto !== null) break;
       out.push('<value><struct>\n');
       for (const name of Object.keys(v)) {
-        out.push('<member><name>', escapeXmlText(name), '</name>');
+        out.push('<member>\n<name>', escapeXmlText(name), '</name>\n');
         encodeInto(out, (v as Record<string, unknown>)[name], depth + 1);
         out.push('</member>\n');
       }
-      out.push('</struct></value>');
+      out.push('</struct></value>\n');
       return;
     }
   }
   throw new XmlRpcEncodeError(`${describe(v)} has no XML-RPC form`);
 }
 
-/** One `<value>` element. Throws XmlRpcEncodeError for values XML-RPC cannot carry. */
+/** One `<value>` element (and its newline). Throws XmlRpcEncodeError for values XML-RPC cannot carry. */
 export function encodeValue(v: XmlRpcValue): string {
   const out: string[] = [];
   encodeInto(out, v, 0);
@@ -129,7 +131,7 @@ export function encodeValue(v: XmlRpcValue): string {
 export function encodeResponse(value: XmlRpcValue): Buffer {
   const out: string[] = [HEADER, '<methodResponse>\n<params>\n<param>\n'];
   encodeInto(out, value, 0);
-  out.push('\n</param>\n</params>\n</methodResponse>\n');
+  out.push('</param>\n</params>\n</methodResponse>\n');
   return Buffer.from(out.join(''), 'utf8');
 }
 
@@ -138,8 +140,8 @@ export function encodeFault(fault: FaultValue): Buffer {
   const code = Number.isInteger(fault.faultCode) && fault.faultCode >= -2147483648 && fault.faultCode <= 2147483647 ? fault.faultCode : 1;
   return Buffer.from(
     `${HEADER}<methodResponse>\n<fault>\n<value><struct>\n` +
-      `<member><name>faultCode</name><value><int>${code}</int></value></member>\n` +
-      `<member><name>faultString</name><value><string>${escapeXmlText(sanitizeXmlText(String(fault.faultString)))}</string></value></member>\n` +
+      `<member>\n<name>faultCode</name>\n<value><int>${code}</int></value>\n</member>\n` +
+      `<member>\n<name>faultString</name>\n<value><string>${escapeXmlText(sanitizeXmlText(String(fault.faultString)))}</string></value>\n</member>\n` +
       `</struct></value>\n</fault>\n</methodResponse>\n`,
     'utf8',
   );
@@ -149,7 +151,7 @@ export function encodeFault(fault: FaultValue): Buffer {
 export function encodeMethodCall(methodName: string, params: readonly XmlRpcValue[]): string {
   const out: string[] = [HEADER, '<methodCall>\n<methodName>', escapeXmlText(methodName), '</methodName>\n<params>\n'];
   for (const p of params) {
-    out.push('<param>');
+    out.push('<param>\n');
     encodeInto(out, p, 0);
     out.push('</param>\n');
   }

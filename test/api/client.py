@@ -5,8 +5,11 @@ Reads one JSON job (or a list of jobs) on stdin and prints its answers (or a lis
   {"transport": "unix-http10", "socket": "/path", "calls": [...]}
       one raw "POST / HTTP/1.0" per call over AF_UNIX (as PlanetLab's forward_api_calls does),
       the reply read to EOF, split at the blank line and parsed with xmlrpc.client.loads
+  {"transport": "tcp-http10", "host": "127.0.0.1", "port": N, "calls": [...]}
+      the same raw HTTP/1.0 request over TCP, with the headers Python 2.5's xmlrpclib sent
   {"transport": "unix-proxy", "socket": "/path", "calls": [...]}
       ServerProxy over a Unix-socket transport (HTTP/1.1)
+  "gzip": true (tcp only) makes ServerProxy gzip every request body (Content-Encoding: gzip)
 Each answer is {"ok": value} | {"fault": [code, text]} | {"http": [status, reason]} | {"error": text}.
 """
 import base64
@@ -42,12 +45,26 @@ def answer(fn):
         return {"error": "%s: %s" % (type(e).__name__, e)}
 
 
-def raw_http10(path, method, args):
-    body = xmlrpc.client.dumps(tuple(args), method).encode("utf-8")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def raw_http10(address, method, args):
+    """One call as Python 2.5's xmlrpclib made it: HTTP/1.0, its four headers, the reply read to EOF."""
+    if method == "":
+        # dumps() writes no <methodCall> for an empty name (neither did 2.5's); a raw client can.
+        text = xmlrpc.client.dumps(tuple(args), "PLACEHOLDER").replace("<methodName>PLACEHOLDER<", "<methodName><", 1)
+    else:
+        text = xmlrpc.client.dumps(tuple(args), method)
+    body = text.encode("utf-8")
+    if isinstance(address, str):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        host = b"localhost"
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        host = b"localhost:%d" % address[1]
     s.settimeout(10)
-    s.connect(path)
-    s.sendall(b"POST / HTTP/1.0\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    s.connect(address)
+    s.sendall(
+        b"POST / HTTP/1.0\r\nHost: " + host + b"\r\nUser-Agent: xmlrpclib.py/1.0.1 (by www.pythonware.com)\r\n"
+        b"Content-Type: text/xml\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
     chunks = []
     while True:
         chunk = s.recv(65536)
@@ -88,12 +105,17 @@ def run(job):
     transport = job["transport"]
     out = []
     if transport == "tcp":
-        proxy = xmlrpc.client.ServerProxy(job["url"])
+        t = xmlrpc.client.Transport()
+        if job.get("gzip"):
+            t.encode_threshold = 0
+        proxy = xmlrpc.client.ServerProxy(job["url"], transport=t)
     elif transport == "unix-proxy":
         proxy = xmlrpc.client.ServerProxy("http://localhost/", transport=UnixTransport(job["socket"]))
     for method, args in job["calls"]:
         if transport == "unix-http10":
             out.append(answer(lambda: raw_http10(job["socket"], method, args)))
+        elif transport == "tcp-http10":
+            out.append(answer(lambda: raw_http10((job["host"], job["port"]), method, args)))
         else:
             out.append(answer(lambda: getattr(proxy, method)(*args)))
     return out

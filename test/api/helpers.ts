@@ -94,7 +94,8 @@ export interface PyAnswer {
 }
 
 export type PyJob =
-  | { transport: 'tcp'; url: string; calls: Array<[string, unknown[]]> }
+  | { transport: 'tcp'; url: string; calls: Array<[string, unknown[]]>; gzip?: boolean }
+  | { transport: 'tcp-http10'; host: string; port: number; calls: Array<[string, unknown[]]> }
   | { transport: 'unix-http10' | 'unix-proxy'; socket: string; calls: Array<[string, unknown[]]> };
 
 const clientScript = path.join(projectDir, 'test', 'api', 'client.py');

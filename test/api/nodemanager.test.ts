@@ -29,7 +29,7 @@ test('GetSSHKeys: slice name -> keys joined by newlines; the encoded reply is re
   data.update({ keys: [KEYS[1]!] });
   t.deepEqual(answer(nm, 'GetSSHKeys'), { params: [{ myproj_myexp: KEYS[1]! }] }, 'a new version is answered anew');
   data.update({ keys: [] });
-  t.deepEqual(answer(nm, 'GetSSHKeys'), { params: [{}] }, 'no keys: the slice is absent');
+  t.deepEqual(answer(nm, 'GetSSHKeys'), { params: [{ myproj_myexp: '' }] }, 'no listable keys: the slice is there with ""');
   data.update({ slicename: undefined, keys: KEYS });
   t.deepEqual(answer(nm, 'GetSSHKeys'), { params: [{}] }, 'no slice: empty struct');
 });
@@ -39,7 +39,7 @@ test('GetXIDs, GetRecord (nil members dropped), Help', (t) => {
   const nm = createNodeManager(data);
   t.deepEqual(answer(nm, 'GetXIDs'), { params: [{ myproj_myexp: 10001 }] });
   data.update({ record: { name: 'n', keys: '', type: 'sliver.Emulab', timestamp: 5, attributes: {}, gone: undefined as unknown as string } });
-  t.deepEqual(answer(nm, 'GetRecord'), { params: [{ name: 'n', keys: '', type: 'sliver.Emulab', timestamp: 5, attributes: {} }] });
+  t.deepEqual(answer(nm, 'GetRecord'), { params: [{ name: 'n', keys: '', type: 'sliver.Emulab', timestamp: 5, attributes: {}, delegations: [] }] }, 'delegations: an empty array');
   data.update({ uid: undefined, record: undefined });
   t.deepEqual(answer(nm, 'GetXIDs'), { params: [{}] });
   t.deepEqual(answer(nm, 'GetRecord'), { fault: { faultCode: 102, faultString: 'Invalid argument: the first argument must be a sliver name.' } });
@@ -62,19 +62,36 @@ test('faults 100 and 101 to the byte', (t) => {
   t.deepEqual(answer(nm, 'Create'), { fault: { faultCode: 101, faultString: 'Invalid argument count: got 0, expecting 1.' } });
 });
 
-test('sliver management: argument count (101), then a sliver name (102), then "not offered here" (104)', (t) => {
-  const nm = createNodeManager(slice());
+test('sliver management: argument count (101), then a sliver of this node (102), then "not offered here" (104)', (t) => {
+  const data = slice();
+  const nm = createNodeManager(data);
   t.deepEqual(Object.keys(SLIVER_METHODS).sort(), ['AdminTicket', 'Create', 'Destroy', 'GetEffectiveRSpec', 'GetLoans', 'GetRSpec', 'ReCreate', 'SetLoans', 'Start', 'Stop', 'Ticket']);
   for (const [name, args] of Object.entries(SLIVER_METHODS)) {
     const rest = Array.from({ length: args - 1 }, () => 0);
     t.deepEqual(answer(nm, name, [...rest, 'a', 'b']), { fault: { faultCode: 101, faultString: `Invalid argument count: got ${args + 1}, expecting ${args}.` } });
-    for (const notName of [1, true, null, [], {}, new Uint8Array()] as XmlRpcValue[]) {
-      t.deepEqual(answer(nm, name, [notName, ...rest]), { fault: { faultCode: 102, faultString: 'Invalid argument: the first argument must be a sliver name.' } });
-    }
-    t.deepEqual(answer(nm, name, ['myproj_myexp', ...rest]), {
+    const notOffered = {
       fault: { faultCode: 104, faultString: `Error in call: ${name} is not offered on this node: its slivers are managed by the testbed (Emulab/ProtoGENI), not by a Node Manager` },
-    });
+    };
+    // Ticket's argument is a ticket, not a sliver: NodeManager checks no target for it.
+    const other = name === 'Ticket' ? notOffered : { fault: { faultCode: 102, faultString: 'Invalid argument: the first argument must be a sliver name.' } };
+    for (const notThisSliver of [1, true, null, [], {}, new Uint8Array(), 'other_slice', 'myproj_myexp ', 'MYPROJ_MYEXP', ''] as XmlRpcValue[]) {
+      t.deepEqual(answer(nm, name, [notThisSliver, ...rest]), other, `${name}(${JSON.stringify(notThisSliver)})`);
+    }
+    t.deepEqual(answer(nm, name, ['myproj_myexp', ...rest]), notOffered);
   }
+  data.update({ slicename: undefined });
+  t.deepEqual(answer(nm, 'Stop', ['myproj_myexp']), { fault: { faultCode: 102, faultString: 'Invalid argument: the first argument must be a sliver name.' } }, 'a node on no slice has no sliver');
+});
+
+test('the method name is used exactly as sent: blank, padded or empty names are unknown methods (100), with NodeManager\'s text', (t) => {
+  const nm = createNodeManager(slice());
+  for (const name of ['', ' ', '\n', '\u00a0', 'GetSSHKeys ', ' GetSSHKeys', 'GetSSHKeys\n', 'GetSSHKeys\u00a0', 'getsshkeys']) {
+    t.deepEqual(answer(nm, name), { fault: { faultCode: 100, faultString: `Invalid API method ${name}.  Valid choices are ${nm.methods.join(', ')}` } }, JSON.stringify(name));
+  }
+  // NodeManager's order: the method first (100), then the argument count (101), then the target (102).
+  t.is((answer(nm, 'Nope', [1, 2, 3]) as { fault: { faultCode: number } }).fault.faultCode, 100);
+  t.is((answer(nm, 'Start', [1, 2]) as { fault: { faultCode: number } }).fault.faultCode, 101);
+  t.is((answer(nm, 'Start', [1]) as { fault: { faultCode: number } }).fault.faultCode, 102);
 });
 
 test('system.listMethods, system.methodHelp', (t) => {

@@ -32,8 +32,8 @@ test('there are fixture trees to test with', (t) => {
 for (const tree of trees) {
   test(`${tree.label}: GetSSHKeys equals expected.json over TCP and the Unix socket; the other methods answer as NodeManager`, async (t) => {
     const exp = tree.expected;
-    const { url, socket } = await startTestApi(t, fakeFromExpected(exp, 20001));
-    const [tcp, raw, proxy] = (await python([
+    const { url, socket, port } = await startTestApi(t, fakeFromExpected(exp, 20001));
+    const [tcp, raw, proxy, py25] = (await python([
       {
         transport: 'tcp',
         url,
@@ -44,8 +44,9 @@ for (const tree of trees) {
           ['GetRecord', []],
           ['Nope', []],
           ['GetSSHKeys', [1]],
-          ['Create', ['x']],
+          ['Create', [exp.slicename]],
           ['Create', [1]],
+          ['Create', ['other_slice']],
           ['SetLoans', ['x']],
           ['system.listMethods', []],
           ['system.multicall', [[{ methodName: 'GetXIDs', params: [] }, { methodName: 'Stop', params: [exp.slicename] }]]],
@@ -53,12 +54,15 @@ for (const tree of trees) {
       },
       { transport: 'unix-http10', socket, calls: [['GetSSHKeys', []], ['GetXIDs', []], ['Nope', []]] },
       { transport: 'unix-proxy', socket, calls: [['GetSSHKeys', []], ['GetRecord', []]] },
-    ])) as [PyAnswer[], PyAnswer[], PyAnswer[]];
-    const [keys, help, xids, record, nope, argc, create, createInt, setLoans, list, multi] = tcp as PyAnswer[] & { length: 11 };
+      { transport: 'tcp-http10', host: '127.0.0.1', port, calls: [['GetSSHKeys', []], ['GetRecord', []]] },
+    ])) as [PyAnswer[], PyAnswer[], PyAnswer[], PyAnswer[]];
+    const [keys, help, xids, record, nope, argc, create, createInt, createOther, setLoans, list, multi] = tcp as PyAnswer[] & { length: 12 };
 
     t.deepEqual(keys, { ok: exp.GetSSHKeys }, 'GetSSHKeys over TCP');
     t.deepEqual(raw[0], { ok: exp.GetSSHKeys }, 'GetSSHKeys over the socket, raw HTTP/1.0');
     t.deepEqual(proxy[0], { ok: exp.GetSSHKeys }, 'GetSSHKeys over the socket, ServerProxy');
+    t.deepEqual(py25![0], { ok: exp.GetSSHKeys }, 'GetSSHKeys over TCP, raw HTTP/1.0 as Python 2.5 sent it');
+    t.deepEqual(py25![1], record, 'GetRecord over TCP, raw HTTP/1.0');
     // Raven's reading of the reply: keys.split("\n"), blank entries dropped, never a trailing newline.
     for (const joined of Object.values(exp.GetSSHKeys)) t.false(joined.endsWith('\n'));
 
@@ -76,6 +80,7 @@ for (const tree of trees) {
     t.true(Number.isInteger(rec['timestamp']));
     t.is(typeof rec['attributes'], 'object');
     t.false(hasNone(rec), 'no nil in the record');
+    t.deepEqual(rec['delegations'], [], 'the record carries delegations, as NodeManager\'s');
     t.deepEqual(proxy[1], record);
 
     t.deepEqual(nope, { fault: [100, INVALID_100] });
@@ -83,6 +88,7 @@ for (const tree of trees) {
     t.deepEqual(argc, { fault: [101, 'Invalid argument count: got 1, expecting 0.'] });
     t.deepEqual(create, { fault: [104, NOT_OFFERED] });
     t.deepEqual(createInt, { fault: [102, NOT_A_SLIVER] });
+    t.deepEqual(createOther, { fault: [102, NOT_A_SLIVER] }, 'a name that is not this node\'s slice is no sliver here');
     t.deepEqual(setLoans, { fault: [101, 'Invalid argument count: got 1, expecting 2.'] });
     t.deepEqual(list, { ok: METHODS });
     t.deepEqual(multi, {
@@ -100,9 +106,46 @@ test('a node on no slice: GetSSHKeys and GetXIDs are empty structs, GetRecord is
   t.deepEqual(answers, [{ ok: {} }, { ok: {} }, { fault: [102, NOT_A_SLIVER] }]);
 });
 
-test('a slice whose users have no keys is absent from GetSSHKeys; an unknown uid is absent from GetXIDs', async (t) => {
-  const { url } = await startTestApi(t, fakeData({ slicename: 'p_e', keys: [] }));
-  t.deepEqual(await python({ transport: 'tcp', url, calls: [['GetSSHKeys', []], ['GetXIDs', []]] }), [{ ok: {} }, { ok: {} }]);
+test('a slice whose users have no keys is in GetSSHKeys with "" (over TCP and the socket); an unknown uid is absent from GetXIDs', async (t) => {
+  const { url, socket, port } = await startTestApi(t, fakeData({ slicename: 'p_e', keys: [] }));
+  const calls: Array<[string, unknown[]]> = [['GetSSHKeys', []], ['GetXIDs', []]];
+  const answers = await python([
+    { transport: 'tcp', url, calls },
+    { transport: 'tcp-http10', host: '127.0.0.1', port, calls },
+    { transport: 'unix-http10', socket, calls },
+  ]);
+  for (const a of answers) t.deepEqual(a, [{ ok: { p_e: '' } }, { ok: {} }]);
+});
+
+test('method names as sent, over TCP and the socket: blank, empty, padded names are fault 100 with NodeManager\'s text; then 101, then 102', async (t) => {
+  const { url, socket, port } = await startTestApi(t, fakeFromExpected(trees[0]!.expected));
+  const names = ['', ' ', 'GetSSHKeys ', ' GetSSHKeys', '\u00a0GetSSHKeys', 'GetSSHKeys\u00a0', 'GetSSHKeys\n'];
+  const calls: Array<[string, unknown[]]> = [...names.map((n): [string, unknown[]] => [n, []]), ['Nope', [1]], ['Start', []], ['Start', ['other_slice']]];
+  // ServerProxy cannot send an empty name (dumps() then writes no <methodCall>); raw requests can.
+  const proxyCalls = calls.slice(1);
+  const answers = await python([
+    { transport: 'tcp-http10', host: '127.0.0.1', port, calls },
+    { transport: 'unix-http10', socket, calls },
+    { transport: 'tcp', url, calls: proxyCalls },
+    { transport: 'unix-proxy', socket, calls: proxyCalls },
+  ]);
+  const expected: PyAnswer[] = [
+    ...names.map((n): PyAnswer => ({ fault: [100, INVALID_100.replace('Nope', n)] })),
+    { fault: [100, INVALID_100] },
+    { fault: [101, 'Invalid argument count: got 0, expecting 1.'] },
+    { fault: [102, NOT_A_SLIVER] },
+  ];
+  t.deepEqual(answers[0], expected, 'tcp, raw HTTP/1.0');
+  t.deepEqual(answers[1], expected, 'unix, raw HTTP/1.0');
+  t.deepEqual(answers[2], expected.slice(1), 'tcp, ServerProxy');
+  t.deepEqual(answers[3], expected.slice(1), 'unix, ServerProxy');
+});
+
+test('Python sending gzip-compressed requests (Content-Encoding: gzip) gets the same answers', async (t) => {
+  const exp = trees[0]!.expected;
+  const { url } = await startTestApi(t, fakeFromExpected(exp));
+  const [answers] = await python([{ transport: 'tcp', url, gzip: true, calls: [['GetSSHKeys', []], ['Nope', []], ['system.methodHelp', ['GetXIDs']]] }]);
+  t.deepEqual(answers, [{ ok: exp.GetSSHKeys }, { fault: [100, INVALID_100] }, { ok: 'Return a dictionary mapping slice names to XIDs (unix user ids)' }]);
 });
 
 test('Python sending a 2 MiB body gets HTTP 413, and its next call succeeds', async (t) => {

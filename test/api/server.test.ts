@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import test from 'ava';
 import { guardConnection, isLoopbackAddress, isLoopbackHost, startApi } from '../../src/api/server.js';
 import { silentLogger } from '../../src/log.js';
@@ -76,6 +77,63 @@ test('keep-alive: many calls on one connection; chunked request bodies work', as
   t.is(sockets.size, 1, 'one connection served them all');
   const chunked = await request({ port }, { body: encodeMethodCall('GetXIDs', []), chunked: true });
   t.deepEqual(decodeMethodResponse(chunked.body), { params: [{ [expected.slicename]: 20001 }] });
+});
+
+// ---- content encodings and character encodings ------------------------------------------------
+
+test('Content-Encoding: gzip is inflated (TCP and the socket); a decompression bomb is 413, a broken gzip 400, other encodings 415', async (t) => {
+  const { port, socket } = await startTestApi(t, data());
+  const bomb = zlib.gzipSync(Buffer.concat([Buffer.from(encodeMethodCall('GetSSHKeys', [])), Buffer.alloc(64 * 1024 * 1024, 0x20)]));
+  t.true(bomb.length < 1024 * 1024, `the bomb is ${bomb.length} bytes compressed, under the body limit`);
+  for (const target of [{ port }, { socketPath: socket }] as Target[]) {
+    const where = 'port' in target ? 'tcp' : 'unix';
+    for (const coding of ['gzip', 'x-gzip', 'GZIP', 'identity, gzip']) {
+      const r = await request(target, { body: zlib.gzipSync(GET_SSH_KEYS), headers: { 'content-encoding': coding } });
+      t.is(r.status, 200, `${where} ${coding}`);
+      t.deepEqual(decodeMethodResponse(r.body), { params: [expected.GetSSHKeys] }, `${where} ${coding}`);
+    }
+    const plainBody = await request(target, { body: GET_SSH_KEYS, headers: { 'content-encoding': 'identity' } });
+    t.deepEqual(decodeMethodResponse(plainBody.body), { params: [expected.GetSSHKeys] }, `${where} identity`);
+    const started = Date.now();
+    const bombed = await request(target, { body: bomb, headers: { 'content-encoding': 'gzip' } });
+    t.is(bombed.status, 413, `${where} bomb`);
+    t.regex(bombed.body, /^Payload Too Large: the limit is 1048576 bytes/);
+    t.log(`${where}: a ${bomb.length}-byte gzip of 64 MiB refused in ${Date.now() - started} ms`);
+    const broken = await request(target, { body: zlib.gzipSync(GET_SSH_KEYS).subarray(0, 30), headers: { 'content-encoding': 'gzip' } });
+    t.is(broken.status, 400, `${where} cut-off gzip`);
+    t.regex(broken.body, /^Bad Request: the gzip body does not inflate/);
+    for (const coding of ['deflate', 'br', 'compress', 'gzip, gzip', 'zstd']) {
+      const r = await request(target, { body: GET_SSH_KEYS, headers: { 'content-encoding': coding } });
+      t.is(r.status, 415, `${where} ${coding}`);
+      t.is(r.body, `Unsupported Media Type: Content-Encoding ${JSON.stringify(coding)} is not supported (send the body as is, or gzip)\n`);
+    }
+    await assertStillServes(t, target);
+  }
+});
+
+test('documents in UTF-16 (BOM or declaration) and UTF-8 with a BOM are read, over TCP and the socket; an unsupported encoding is a clean fault', async (t) => {
+  const { port, socket } = await startTestApi(t, data());
+  const doc = (decl: string): string => `<?xml version="1.0"${decl}?>\n<methodCall>\n<methodName>GetSSHKeys</methodName>\n<params>\n</params>\n</methodCall>\n`;
+  const le = (text: string): Buffer => Buffer.from(text, 'utf16le');
+  const bodies: Array<[string, Buffer]> = [
+    ['UTF-16LE with BOM', Buffer.concat([Buffer.from([0xff, 0xfe]), le(doc(' encoding="UTF-16"'))])],
+    ['UTF-16BE with BOM', Buffer.concat([Buffer.from([0xfe, 0xff]), le(doc(' encoding="UTF-16"')).swap16()])],
+    ['UTF-16LE declared, no BOM', le(doc(' encoding="UTF-16LE"'))],
+    ['UTF-8 with BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(doc(''))])],
+  ];
+  for (const target of [{ port }, { socketPath: socket }] as Target[]) {
+    const where = 'port' in target ? 'tcp' : 'unix';
+    for (const [what, body] of bodies) {
+      const r = await request(target, { body });
+      t.is(r.status, 200);
+      t.deepEqual(decodeMethodResponse(r.body), { params: [expected.GetSSHKeys] }, `${where}: ${what}`);
+    }
+    const unsupported = await request(target, { body: doc(' encoding="EBCDIC-US"') });
+    t.is(unsupported.status, 200);
+    t.deepEqual(faultOf(unsupported.body), { faultCode: -32700, faultString: 'parse error: unsupported encoding "ebcdic-us" (supported: UTF-8, US-ASCII, ISO-8859-1, UTF-16)' });
+    const lying = await request(target, { body: doc(' encoding="UTF-16"') });
+    t.deepEqual(faultOf(lying.body), { faultCode: -32700, faultString: 'parse error: the XML declaration names "utf-16" but the body is not UTF-16 (no byte order mark, no UTF-16 "<?")' });
+  }
 });
 
 // ---- hostile requests -------------------------------------------------------------------------

@@ -175,3 +175,21 @@ test('usage and config errors', async (t) => {
   t.regex(r.err, /c\.toml:2: "api\.prot" is not a known setting in \[api\]/);
   t.false(fs.existsSync(nodePaths(root).slicename));
 });
+
+test('once on a node whose state was made on another: one warning on stderr, a state row, the testbed node UUID', async (t) => {
+  const tree = goodTrees().find((g) => g.label === 'own/emulab-pnode')!;
+  const root = copyTree(tree.source);
+  t.is((await once(['--root', root, '--no-geni-get'])).code, 0);
+  const boot = path.join(root, 'var/emulab/boot');
+  fs.writeFileSync(path.join(boot, 'nodeid'), 'pc999\n');
+  fs.writeFileSync(path.join(boot, 'nodeuuid'), '5a0f4c8e-2b1d-4e6f-9a3b-7c8d9e0f1a2b\n');
+  const r = await once(['--root', root, '--no-geni-get']);
+  t.is(r.code, 0);
+  t.regex(r.err, /^sliceid: warning: state of pc77 on pc999: issued anew; the old state is in \S+\/var\/lib\/sliceid\/set-aside\/\d{8}T\d{6}Z\n$/);
+  t.regex(r.out, /^state +state of pc77 on pc999: issued anew; the old state is in \S+$/m);
+  t.regex(r.out, /^issued +authority emulab\.net, slice, node$/m);
+  t.regex(r.out, /^node UUID +5a0f4c8e-2b1d-4e6f-9a3b-7c8d9e0f1a2b$/m);
+  const again = await once(['--root', root, '--no-geni-get']);
+  t.is(again.err, '');
+  t.notRegex(again.out, /^state /m);
+});

@@ -9,7 +9,9 @@ import { python } from '../api/helpers.js';
 
 const pnode = path.join(ownFixtures, 'emulab-pnode');
 const accountsOf = (root: string): string => path.join(root, 'var/emulab/boot/tmcc/accounts');
-const NEW_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPBYmlXywJOOQ4btR4iEdl9KIOqT7sFgGH3W8+aXrhQJ ben@new';
+// RSA: GetSSHKeys lists only the types PlanetLab served (ssh-rsa, ssh-dss) by default.
+const NEW_KEY =
+  'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDMFlGuTqDaWsx+yr3UMY1ICvojmSOYluhkoZIZdrrI6PQdmAGgY8Y+efFoYJxGwuinKc8gCoHacuhKTUWGnOrlos91uW8b1xn1/iWxHz1pduzwPRZ9lSxXT0NCko7QHg2/XG2AfSdpZ+obV7226FBSfjy7xJ1QXLDY4d6LLXPedJwg6XrIv5p4lzLucLXjlQmrFY+S6Qwy27MULhRPePnHl++eudYCzbR1H2z40IVWtZsGDGz6beZg6P60QnGugnRm1uDoyCkXrqVYpaNu4SaYR9O6xUTeemdrbLASIEYSxoJj4pUnFNMME/cKgRUsBMqyvKR8FOwKFdrj3knm7ydx ben@new';
 
 test.serial('every fixture tree: Python xmlrpc.client gets the expected GetSSHKeys over TCP and the Unix socket', async (t) => {
   for (const tree of goodTrees()) {

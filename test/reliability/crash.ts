@@ -62,7 +62,9 @@ const SYSCALLS: Record<string, string> = {
   write: 'write',
 };
 
-const EXTRA_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPBYmlXywJOOQ4btR4iEdl9KIOqT7sFgGH3W8+aXrhQJ kim@crash';
+// RSA: GetSSHKeys lists only the types PlanetLab served (ssh-rsa, ssh-dss) by default.
+const EXTRA_KEY =
+  'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCpHsQfJodQbz+7M/nu9PqfBawp+S8Qfy3cHsVWVHxGWxCRAqsV/KdbcXN/tABgE1rJchDsb5cePvBjnYEV5VVuXt/dI6ty14Kx1Dpxger3CbISALFljSuFeXeYUBEBXqyfmkJIz1hekkOdZbyt8iT7nN6SUBJfnMj/qeiyc7AZrBwqp7xKaOpVILpTRIMrmEjyw9JsPtnANm9PJslhzXX8xNfcc6IDoNTWXIRLna/mBStnaL6q6swFoXj0Utdo8YYV16YRFPBPLXc5lSZvGvdr+8TNNzCqgYgrHPxe25IrEFZ6L7dN/s8hblmYRj2QPlpG3Ln2uJvym5AzbHn8q97H kim@crash';
 
 export async function run({ quick, log }: PartOptions): Promise<PartResult> {
   const result = newResult();

@@ -14,7 +14,9 @@ import {
   totalKeys, umount, kill9, type PartOptions, type PartResult,
 } from './common.js';
 
-const NEW_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPBYmlXywJOOQ4btR4iEdl9KIOqT7sFgGH3W8+aXrhQJ faye@fault';
+// RSA: GetSSHKeys lists only the types PlanetLab served (ssh-rsa, ssh-dss) by default.
+const NEW_KEY =
+  'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDCst5lCrVyJ6YqD7GpBobw0G/460s5NXeRPgS3B+A0L5FJnzC0GDY3tMXYw9Nzc9E9B9e/28Oq/S7ELJ9BOoDjK8FuvtcCG2orjSi/dDnkJYtE8YLIwXXJlc0cyk2NqGbC9RwvJUsaTxH8mQNsE7Bm8Uy6b4sO2ZGh5pR+ufBTb2ybqYKzP6K05bFQOGrob9UhZfeIV+vfnIkAD2sY/gnVCyJEUtbEhaF4+vj8HMmT7wFegXN2i01EVTjp3Fn0W4YREquyu6J4Sk/L2Cm+ngtF/nN6czxIAMY7cEuW1G8xXfQyVWYBnq+74d2huH0T7JYP92GA8adCdTvWb69ylwg/ faye@fault';
 const ID_FILES = ['slicename', 'slice.gid', 'node.gid'];
 
 interface Fault {

@@ -110,7 +110,9 @@ async function storm(fixture: string, rewrites: number, seed: number, nfs: boole
   return f;
 }
 
-const NEW_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPBYmlXywJOOQ4btR4iEdl9KIOqT7sFgGH3W8+aXrhQJ ben@storm';
+// RSA: GetSSHKeys lists only the types PlanetLab served (ssh-rsa, ssh-dss) by default.
+const NEW_KEY =
+  'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCGn13VxKqgpdHkcVPb28OD4jgh7ZuktA8pNcjFKtDezypE7y8Sx2KEa2ibVHra4yhc7dwajPgFhf3J8pRlTDLTfLovT7gsSyjQwjAZRb9RjlfCTTik5K+MpaZ3Njh4onjJ+tQu+c2I3TroVPU2e+nMq6/odMVZn6CeTT0egwJW81GUp1u8e8a0yfpEFOs+JytGxjkdXiB6H5H271deOBboyoQ7LvZUQ1dfRKOFxkc5OlSfxdx2JuIpo04IN6SmUItlxpT6D7yD3DXaQ7Vz7klA9qq1ICTutycR7PQcvavnVJhl2dafWFmNqjYI5Df3ojDUHTG3xVqqwc28IVf3UlD3 ben@storm';
 
 /**
  * An update that lands just as the daemon comes up (Emulab rewrites tmcc at boot, when sliceid

@@ -1,0 +1,73 @@
+// sliceid hooks: list the slice hooks (refused ones with the reason) and, per slice, each hook's
+// last run. `sliceid hooks run`: ask the running daemon (SIGUSR2) to run at once the hooks that
+// have not run well for the current slice. With no daemon it refuses: hooks are promised a live API.
+import { livePid } from '../fs/pidfile.js';
+import { hookReport, describeRun, pendingHooks, type HookReport } from '../hooks/report.js';
+import { openExistingCache, cachedIdentity } from './cache-read.js';
+import { command, setup, UsageError } from './common.js';
+
+const USAGE = 'usage: sliceid hooks [run] [--root DIR] [--config FILE] [--json]\n';
+
+function currentSlice(paths: Parameters<typeof openExistingCache>[0]): { urn: string; slicename: string } | undefined {
+  const cache = openExistingCache(paths);
+  if (!cache) return undefined;
+  try {
+    const identity = cachedIdentity(cache).identity?.identity;
+    return identity ? { urn: identity.slice.urn, slicename: identity.slicename } : undefined;
+  } finally {
+    cache.close();
+  }
+}
+
+function format(report: HookReport, current: { urn: string; slicename: string } | undefined): string {
+  const lines: string[] = [];
+  const row = (label: string, text: string): void => void lines.push(`${label.padEnd(12)}${text}`);
+  const { set, records } = report;
+  row('directory', set.dir);
+  const named = [
+    ...set.hooks.map((h) => ({ name: h.name, text: `allowed  sha256 ${h.hash.slice(0, 16)}` })),
+    ...set.refused.map((r) => ({ name: r.name, text: `REFUSED  ${r.reason}` })),
+  ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const width = Math.max(0, ...named.map((n) => n.name.length));
+  named.forEach((n, i) => row(i === 0 ? 'hooks' : '', `${n.name.padEnd(width)}  ${n.text}`));
+  if (!named.length) row('hooks', 'none');
+  if (current) {
+    const pending = pendingHooks(report, current.urn);
+    row('pending', pending.length ? `${pending.join(', ')} (for ${current.slicename})` : 'none');
+  }
+  for (const [urn, slice] of Object.entries(records.slices)) {
+    row('slice', `${slice.slicename}  ${urn}${current?.urn === urn ? '  (current)' : ''}`);
+    for (const [name, run] of Object.entries(slice.hooks)) {
+      row('', `  ${name.padEnd(width)}  ${new Date(run.at).toISOString()}  ${describeRun(run)}  ${run.durationMs} ms`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export const main = command(USAGE, {}, true, ({ values, positionals }) => {
+  const [sub, ...extra] = positionals;
+  if (extra.length || (sub !== undefined && sub !== 'run')) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0] ?? sub)}`);
+  const { paths, config } = setup(values);
+  if (sub === 'run') {
+    const pid = livePid(paths.pidFile);
+    if (pid === undefined) {
+      process.stderr.write(
+        `sliceid: no running daemon (pidfile ${paths.pidFile} missing or stale): hooks run only under the daemon, which gives them a live API; start it with "sliceid run"\n`,
+      );
+      return 1;
+    }
+    process.kill(pid, 'SIGUSR2');
+    process.stdout.write(`asked sliceid (pid ${pid}) to run the slice hooks that have not run well; "sliceid hooks" shows the results\n`);
+    return 0;
+  }
+  const report = hookReport(config.hooks.dir ?? paths.hooksDir, paths.hookRecords);
+  const current = currentSlice(paths);
+  if (values.json) {
+    const pending = current ? pendingHooks(report, current.urn) : [];
+    const { dir, hooks, refused } = report.set;
+    process.stdout.write(`${JSON.stringify({ dir, hooks, refused, current, pending, slices: report.records.slices }, null, 2)}\n`);
+  } else {
+    process.stdout.write(format(report, current));
+  }
+  return 0;
+});
