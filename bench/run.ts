@@ -32,6 +32,7 @@ import {
   waitForLine,
   type Child,
 } from './lib.js';
+import { benchSshd, reportSshd, SSHD_GOALS, type SshdFigures } from './sshd.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -45,7 +46,7 @@ const { values: argv } = parseArgs({
   },
 });
 if (argv.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [--out FILE] [--cli dist/src/cli.js] [--fixture DIR] [--runs N] [--only api,idle,scale,cold]\n');
+  process.stdout.write('usage: npm run bench [-- --quick] [--out FILE] [--cli dist/src/cli.js] [--fixture DIR] [--runs N] [--only api,idle,scale,cold,sshd]\n');
   process.exit(0);
 }
 
@@ -65,7 +66,7 @@ const CFG = {
 };
 /** What packaging/sliceid.sh sets before it starts node (keep the two in step). */
 const DEPLOYED_ENV = { MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? '2' };
-const SECTIONS = new Set((argv.only ?? 'api,idle,scale,cold').split(',').map((s) => s.trim()));
+const SECTIONS = new Set((argv.only ?? 'api,idle,scale,cold,sshd').split(',').map((s) => s.trim()));
 const CLI = path.resolve(argv.cli ?? path.join(projectDir, 'dist', 'src', 'cli.js'));
 const FIXTURE = path.resolve(argv.fixture ?? path.join(projectDir, 'test', 'fixtures', 'emulab-pnode'));
 const OUT = path.resolve(argv.out ?? path.join(projectDir, 'bench', 'results.json'));
@@ -159,6 +160,7 @@ const results = {
     keys: null as number | null,
     response_bytes: null as number | null,
   },
+  sshd: null as SshdFigures | null,
   goals: [] as Array<{ goal: string; key: string; op: '>=' | '<='; target: number; value: number | null; met: boolean | null }>,
   errors: {} as Record<string, string>,
   elapsed_s: 0,
@@ -539,6 +541,7 @@ function computeGoals(): void {
   g('RSS after load (MB)', 'rss_mb.after_load', '<=', 80, results.rss_mb.after_load);
   g('idle CPU (s per 60 s)', 'idle.cpu_s_per_60s', '<=', 0.05, results.idle.cpu_s_per_60s);
   g('10k-user refresh (s)', 'scale_10k.refresh_s', '<=', 2, results.scale_10k.refresh_s);
+  for (const s of SSHD_GOALS) g(s.goal, `sshd.${s.key}`, '<=', s.target, results.sshd?.[s.key] as number | null | undefined);
 }
 
 function fmt(v: number | null | undefined, digits = 2): string {
@@ -572,6 +575,7 @@ function report(): string {
   const s = results.scale_10k;
   L.push(`Scale: ${CFG.scaleUsers} users x ${CFG.scaleKeysPer} ssh-rsa keys (${String(s.users ?? 'n/a')} users, ${String(s.keys ?? 'n/a')} keys, ${String(s.response_bytes ?? 'n/a')} bytes)`);
   L.push(`  refresh ${fmt(s.refresh_s, 3)} s rename-to-log (logged durationMs ${fmt(s.refresh_logged_ms, 1)}), GetSSHKeys median ${fmt(s.getsshkeys_ms)} ms (p90 ${fmt(s.getsshkeys_p90_ms)}; nm_reference ${fmt(s.nm_reference_getsshkeys_ms)} ms), RSS ${fmt(s.rss_mb, 1)} MB`, '');
+  L.push(...reportSshd(results.sshd));
   L.push('Goals (issue 6)');
   for (const g of results.goals) {
     const verdict = g.met === null ? 'not measured' : g.met ? 'met' : 'MISSED';
@@ -598,6 +602,7 @@ async function main(): Promise<number> {
   note(`cli ${CLI}, fixture ${FIXTURE}${QUICK ? ', --quick' : ''}`);
   // Start-up first, on its own tree; then one long-running daemon for load, idle and scale.
   await section('cold', sectionCold);
+  await section('sshd', async () => void (results.sshd = await benchSshd({ quick: QUICK, note })));
   if (['api', 'idle', 'scale'].some((s) => SECTIONS.has(s))) {
     let d: Daemon | undefined;
     try {

@@ -173,7 +173,7 @@ cp package.json "$app/"
 mkdir -p "$app/bin" "$app/dist"
 cp bin/sliceid.js "$app/bin/"
 cp -R dist/src "$app/dist/src"
-find "$app/dist" -type f ! -name '*.js' -exec rm -f {} +
+find "$app/dist" -type f ! -name '*.js' ! -name '*.cjs' -exec rm -f {} +
 cp -R "$WORK/deps/node_modules" "$app/node_modules"
 rm -f "$app/node_modules/.package-lock.json"
 # better-sqlite3: keep the loader and the addon, drop sources and build leftovers (they name the
@@ -236,6 +236,7 @@ for f in sliceid.sh sliceid.init sliceid.service sliceid.sysconfig sliceid.logro
 done
 # The example slice hook, shipped as documentation.
 install -D -m 0644 "$here/../examples/slice.d/50-raven" "$WORK/src/$src/examples/slice.d/50-raven"
+mkdir -p "$WORK/src/$src/packaging/sshd_config.d" && cp "$here/sshd_config.d/sliceid.conf" "$WORK/src/$src/packaging/sshd_config.d/"
 tar -C "$WORK/src" --owner=0 --group=0 --numeric-owner -cf "$WORK/SOURCES/$src.tar" "$src"
 
 rel=$RELEASE

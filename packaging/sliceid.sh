@@ -24,4 +24,10 @@ fi
 # Two malloc arenas instead of one per thread: about 5 MB less resident after load (bench/README.md).
 MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 export MALLOC_ARENA_MAX
+# sshd's AuthorizedKeysCommand (once per login attempt): straight to the small CommonJS reader,
+# which costs about what `node -e 0` does (bench/README.md, sshd).
+if [ "${1:-}" = authorized-keys ] && [ -f "$lib/dist/src/commands/authorized-keys.cjs" ]; then
+  shift
+  exec "$node" "$lib/dist/src/commands/authorized-keys.cjs" "$@"
+fi
 exec "$node" "$lib/bin/sliceid.js" "$@"

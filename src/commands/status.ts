@@ -16,6 +16,7 @@ import { setAsideNotice } from '../identity/node-record.js';
 import { nodeHookProblems } from '../hooks/report.js';
 import { loadConfig } from '../config.js';
 import { DEFAULT_KEY_TYPE_SETTING, listKeys, listingReport, type KeyTypeSetting } from '../api/key-listing.js';
+import { sshdState, type SshdState } from '../sshd/effective.js';
 
 const USAGE = 'usage: sliceid status [--root DIR] [--json]\n';
 
@@ -45,6 +46,8 @@ export interface StatusReport {
   readonly api: ApiState;
   /** Which keys GetSSHKeys lists and which types it leaves out ([api] getsshkeys_key_types). */
   readonly getSshKeys?: { readonly line: string; readonly listed: number; readonly leftOut: Readonly<Record<string, number>> };
+  /** Whether sshd's effective configuration takes the keys from sliceid's files or command. */
+  readonly sshd: SshdState;
   readonly problems: readonly string[];
   /** State made for another node that the last start set aside (until the next clean refresh). */
   readonly stateNotice?: string | undefined;
@@ -111,12 +114,13 @@ export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting =
   const pid = livePid(paths.pidFile);
   const cache = openExistingCache(paths);
   const problems: string[] = [];
+  const sshd = await sshdState(paths);
   if (!cache) {
     return {
       root: paths.root, daemon: { running: pid !== undefined, pid }, identity: undefined, facts: {}, identityError: undefined,
       files: fileStates(paths, undefined), users: [], keys: 0, sources: [], lastRefresh: undefined,
-      api: { address: undefined, answers: false, detail: 'no cache yet' },
-      problems: [`no cache at ${paths.database}: sliceid has not run on this node (start it with "sliceid run")`],
+      api: { address: undefined, answers: false, detail: 'no cache yet' }, sshd,
+      problems: [`no cache at ${paths.database}: sliceid has not run on this node (start it with "sliceid run")`, ...(sshd.problem ? [sshd.problem] : [])],
       stateNotice: setAsideNotice(paths),
     };
   }
@@ -145,9 +149,10 @@ export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting =
     const listing = listKeys(cache.sliceKeys(), keyTypes);
     const listed = listingReport(identity?.identity.slicename, listing, keyTypes);
     problems.push(...listed.problems);
+    if (sshd.problem) problems.push(sshd.problem);
     return {
       root: paths.root, daemon: { running: pid !== undefined, pid }, identity: identity?.identity, facts, identityError: error,
-      files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api,
+      files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api, sshd,
       getSshKeys: { line: listed.line, listed: listing.listed.length, leftOut: listing.leftOut }, problems,
       stateNotice: setAsideNotice(paths),
     };
@@ -217,6 +222,7 @@ export function formatStatus(r: StatusReport): string {
   );
   if (r.stateNotice) row('state', r.stateNotice);
   if (r.getSshKeys) row('getsshkeys', r.getSshKeys.line);
+  row('sshd', `${r.sshd.uses}: ${r.sshd.detail}`);
   if (r.lastRefresh) row('refreshed', `${ago(r.lastRefresh.at)} by ${r.lastRefresh.trigger}, ${r.lastRefresh.durationMs} ms: ${r.lastRefresh.summary}`);
   r.problems.forEach((p, i) => row(i === 0 ? 'problems' : '', p));
   if (!r.problems.length) row('problems', 'none');

@@ -10,6 +10,7 @@ import { ACCOUNTS_SOURCE_ID } from '../keys/accounts.js';
 import { AUTHORIZED_KEYS_PREFIX } from '../keys/authorized-keys.js';
 import { InputError } from '../errors.js';
 import type { ShrinkGuard } from './shrink.js';
+import { writeSshdKeys } from '../writers/sshd-keys.js';
 
 export interface RefreshOutcome {
   readonly identity: IdentityResult | undefined;
@@ -128,6 +129,7 @@ export async function refreshOnce(ctx: RefreshContext, trigger: string, geniGet:
     }
   }
   const users = cache.users();
+  sshdKeysStep(ctx, users, geniGet, faults);
   const watchPaths = [...identityWatchPaths(paths, ctx.configFile), ...keyWatchPaths(paths, vnodeId, users)];
   const durationMs = Math.round((performance.now() - started) * 10) / 10;
   const keys = cache.sliceKeys().length;
@@ -153,4 +155,23 @@ export async function refreshOnce(ctx: RefreshContext, trigger: string, geniGet:
     'refresh',
   );
   return { identity, identityError, sources, watchPaths, changed, faults, confirmInMs };
+}
+
+/**
+ * The key files sshd reads (src/writers/sshd-keys.ts), from what the cache now serves. Fails on
+ * its own: an unsafe or unwritable directory is a fault, the previous files stay. A full refresh
+ * (start-up, SIGHUP) reads every file again instead of trusting what this process wrote.
+ */
+function sshdKeysStep(ctx: RefreshContext, users: ReturnType<KeyCache['users']>, full: boolean, faults: string[]): void {
+  const started = performance.now();
+  try {
+    const out = writeSshdKeys(ctx.paths, users, full);
+    faults.push(...out.problems.map((p) => `sshd keys: ${p}`));
+    if (out.written.length || out.removed.length) {
+      const ms = Math.round((performance.now() - started) * 10) / 10;
+      ctx.logger.info({ dir: ctx.paths.sshdKeysDir, written: out.written.length, removed: out.removed.length, ms }, 'sshd key files updated');
+    }
+  } catch (err) {
+    faults.push(`sshd keys: files not updated: ${message(err)}`);
+  }
 }

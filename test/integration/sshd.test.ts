@@ -1,5 +1,6 @@
-// OpenSSH's sshd, on a loopback port, takes its keys from `sliceid authorized-keys %u`: the key
-// the test wrote into the accounts file lets root in, another key is refused.
+// OpenSSH's sshd, on a loopback port, takes its keys from sliceid: from the key files the daemon
+// keeps (AuthorizedKeysFile, StrictModes on), also while the daemon is stopped, following the
+// accounts file; and from `sliceid authorized-keys %u` (AuthorizedKeysCommand).
 import test from 'ava';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -61,7 +62,7 @@ function ssh(key: string, port: number): Promise<{ code: number | null; out: str
   });
 }
 
-test('sshd AuthorizedKeysCommand `sliceid authorized-keys %u` admits the cached key and refuses another', async (t) => {
+test.serial('sshd AuthorizedKeysCommand `sliceid authorized-keys %u` (daemon stopped) admits the key of the key file and refuses another', async (t) => {
   t.is(process.getuid?.(), 0, 'this test runs sshd and logs in as root: run the tests as root (CI does)');
   const root = copyTree(path.join(ownFixtures, 'emulab-pnode'));
   // sshd insists that the command and every directory above it are root-owned and not writable
@@ -97,6 +98,7 @@ test('sshd AuthorizedKeysCommand `sliceid authorized-keys %u` admits the cached 
   sshd.stderr.on('data', (b: Buffer) => (sshdLog += b.toString()));
   t.teardown(() => void sshd.kill('SIGTERM'));
   await until(() => canConnect(port), 10000, 'sshd to listen');
+  await d.stop();
 
   const good = await ssh(path.join(work, 'good'), port);
   t.is(good.code, 0, `${good.out}\n${sshdLog}`);
@@ -104,4 +106,75 @@ test('sshd AuthorizedKeysCommand `sliceid authorized-keys %u` admits the cached 
   const other = await ssh(path.join(work, 'other'), port);
   t.not(other.code, 0);
   t.notRegex(other.out, /sliceid-login-ok/);
+});
+
+/** sshd on a free loopback port with `config` lines; resolves once it listens. */
+async function startSshd(t: { teardown(fn: () => void): void }, work: string, lines: string[]): Promise<{ port: number; log: () => string }> {
+  const port = await freePort();
+  fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const config = path.join(work, 'sshd_config');
+  fs.writeFileSync(config, [
+    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${path.join(work, 'host_key')}`, `PidFile ${path.join(work, 'sshd.pid')}`,
+    'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', ...lines, '',
+  ].join('\n'));
+  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  sshd.stderr.on('data', (b: Buffer) => (log += b.toString()));
+  t.teardown(() => void sshd.kill('SIGTERM'));
+  await until(() => canConnect(port), 10000, 'sshd to listen');
+  return { port, log: () => log };
+}
+
+test.serial('sshd AuthorizedKeysFile reads the key files (StrictModes on): with the daemon stopped, a key added, a key removed', async (t) => {
+  t.is(process.getuid?.(), 0, 'this test runs sshd and logs in as root: run the tests as root (CI does)');
+  // sshd checks every directory above the key file: the node tree lives where all are root-owned.
+  const work = fs.mkdtempSync(path.join(safeParent(), 'sliceid-sshd-'));
+  fs.chmodSync(work, 0o755);
+  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const root = path.join(work, 'node');
+  fs.cpSync(path.join(ownFixtures, 'emulab-pnode'), root, { recursive: true, filter: (src) => path.basename(src) !== 'expected.json' });
+  fs.chmodSync(root, 0o755);
+  for (const name of ['first', 'second', 'stranger']) {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@test`, '-f', path.join(work, name)]);
+  }
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'host_key')]);
+  const pub = (name: string): string => fs.readFileSync(path.join(work, `${name}.pub`), 'utf8').trim();
+  const accounts = path.join(root, 'var/emulab/boot/tmcc/accounts');
+  const original = fs.readFileSync(accounts, 'utf8');
+  fs.writeFileSync(accounts, `${original}PUBKEY LOGIN=root KEY="${pub('first')}"\n`);
+  const keyFile = path.join(root, 'etc/sliceid/authorized_keys/root');
+
+  // The daemon writes the file, then stops: sshd reads the file on its own.
+  let d = await startDaemon(root);
+  t.teardown(() => d.stop());
+  t.is(fs.readFileSync(keyFile, 'utf8'), `${pub('first')}\n`);
+  await d.stop();
+  const { port, log } = await startSshd(t, work, [`AuthorizedKeysFile ${path.join(root, 'etc/sliceid/authorized_keys')}/%u`, 'StrictModes yes']);
+  const login = (name: string): Promise<{ code: number | null; out: string }> => ssh(path.join(work, name), port);
+  const first = await login('first');
+  t.is(first.code, 0, `${first.out}\n${log()}`);
+  t.regex(first.out, /sliceid-login-ok/);
+  t.not((await login('second')).code, 0);
+  t.not((await login('stranger')).code, 0);
+
+  // A key added to the accounts file works within a second. On a machine whose cores are
+  // oversubscribed (this suite shares 2 cores with other suites and builds) the second is
+  // stretched by the run queue per core, twice over: the load average lags behind a burst.
+  d = await startDaemon(root);
+  const budget = Math.round(1000 * Math.max(1, (2 * os.loadavg()[0]!) / os.cpus().length));
+  const added = Date.now();
+  fs.appendFileSync(accounts, `PUBKEY LOGIN=root KEY="${pub('second')}"\n`);
+  await until(() => fs.readFileSync(keyFile, 'utf8').includes(pub('second')), budget, `the added key in the key file within ${budget} ms`, 10);
+  t.log(`added key in the key file after ${Date.now() - added} ms (budget ${budget} ms)`);
+  const second = await login('second');
+  t.is(second.code, 0, `${second.out}\n${log()}`);
+
+  // A key the accounts file drops stops working once the removal has settled (shrink guard).
+  fs.writeFileSync(accounts, `${original}PUBKEY LOGIN=root KEY="${pub('second')}"\n`);
+  await until(() => !fs.readFileSync(keyFile, 'utf8').includes(pub('first')), 15000, 'the dropped key to leave the key file');
+  t.not((await login('first')).code, 0);
+  t.is((await login('second')).code, 0);
+  await d.stop();
+  const mode = (p: string): number => fs.statSync(p).mode & 0o777;
+  t.deepEqual([mode(keyFile), mode(path.dirname(keyFile)), mode(path.dirname(path.dirname(keyFile)))], [0o644, 0o755, 0o755]);
 });

@@ -1,0 +1,259 @@
+// The key files sshd reads itself (AuthorizedKeysFile /etc/sliceid/authorized_keys/%u): one file
+// per slice user with keys, holding exactly what `sliceid authorized-keys USER` prints (every key
+// of the user, one per line), 0644 in 0755 directories. A file is replaced atomically (temp file
+// and rename) and only when its content changes; users no longer in the cache lose their file
+// (the cache drops a user only when a complete accounts file says so, through the shrink guard).
+//
+// sshd's StrictModes accepts a key file only when the file and every directory above it are
+// owned by root (or the user) and not writable by group or others. The writer creates its
+// directories that way, fixes the modes of its own directories (/etc/sliceid and below), and
+// refuses to write when a directory above them (from the root prefix down) is not safe.
+//
+// Cost: a file is written without an fsync of its own (10,000 fsyncs take a minute on a busy
+// disk); the directory is synced once per batch and the files are rewritten from the cache at
+// every start, so a crash can only lose what the next start puts back. What is on disk is
+// remembered between refreshes (checked against one directory listing), so a refresh that
+// changes one user touches one file; a full refresh reads every file again.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { NodePaths } from '../paths.js';
+import { LOGIN } from '../keys/accounts.js';
+
+export interface SshdKeysUser {
+  readonly login: string;
+  readonly keys: readonly string[];
+}
+
+export interface SshdKeysOutcome {
+  /** Logins whose file was (re)written. */
+  readonly written: readonly string[];
+  /** Logins whose file was removed. */
+  readonly removed: readonly string[];
+  /** Users whose key file could not be written (name or I/O), one sentence each. */
+  readonly problems: readonly string[];
+}
+
+/** The directory (0755) and file (0644) modes sshd's StrictModes accepts. */
+export const SSHD_KEYS_DIR_MODE = 0o755;
+export const SSHD_KEY_FILE_MODE = 0o644;
+
+/** What a user's key file holds: the keys one per line, as `authorized-keys USER` prints them. */
+export function keyFileContent(keys: readonly string[]): string {
+  return keys.length ? `${keys.join('\n')}\n` : '';
+}
+
+/** A login that can name a file: Emulab's grammar (no `/`, no `.`, so no `..`). */
+export function isKeyFileLogin(login: string): boolean {
+  return LOGIN.test(login);
+}
+
+export class UnsafePathError extends Error {
+  override readonly name = 'UnsafePathError';
+}
+
+const euid = (): number => process.geteuid?.() ?? 0;
+
+/** Why sshd's StrictModes would refuse `dir` as a directory above every user's key file, or undefined. */
+function unsafeDir(dir: string, st: fs.Stats): string | undefined {
+  if (!st.isDirectory()) return `${dir} is not a directory`;
+  if (st.uid !== 0) return `${dir} is owned by uid ${st.uid}, not root (sshd's StrictModes refuses the key files below it)`;
+  if ((st.mode & 0o022) !== 0) return `${dir} is writable by group or others (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}; sshd's StrictModes refuses the key files below it)`;
+  return undefined;
+}
+
+/**
+ * Check the path down to the key directory and make the directories sliceid owns
+ * (`/etc/sliceid`, `/etc/sliceid/authorized_keys`): created 0755, group/other write bits of
+ * existing ones cleared. Throws UnsafePathError naming the directory and the rule.
+ */
+export function prepareKeysDir(paths: NodePaths): void {
+  const keysDir = paths.sshdKeysDir;
+  const owned = [path.dirname(keysDir), keysDir];
+  // From the root prefix down to the directory above ours (on a node: /, /etc).
+  const above: string[] = [];
+  for (let d = path.dirname(owned[0]!); ; d = path.dirname(d)) {
+    above.unshift(d);
+    if (d === paths.root || d === path.dirname(d)) break;
+  }
+  for (const dir of above) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fs.mkdirSync(dir, { mode: SSHD_KEYS_DIR_MODE });
+      fs.chmodSync(dir, SSHD_KEYS_DIR_MODE); // whatever the umask
+      st = fs.statSync(dir);
+    }
+    const why = unsafeDir(dir, st);
+    if (why) throw new UnsafePathError(why);
+  }
+  for (const dir of owned) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fs.mkdirSync(dir, { mode: SSHD_KEYS_DIR_MODE });
+      fs.chmodSync(dir, SSHD_KEYS_DIR_MODE); // whatever the umask
+      st = fs.lstatSync(dir);
+    }
+    if (st.isSymbolicLink()) throw new UnsafePathError(`${dir} is a symbolic link (sliceid keeps it a root-owned directory)`);
+    // Ours: no group/other write, and every user may look up their file (sshd reads it as the user).
+    if (st.isDirectory() && st.uid === euid() && (st.mode & 0o777 & ~0o022 | 0o755) !== (st.mode & 0o777)) {
+      fs.chmodSync(dir, (st.mode & 0o7777 & ~0o022) | 0o755);
+      st = fs.lstatSync(dir);
+    }
+    const why = unsafeDir(dir, st);
+    if (why) throw new UnsafePathError(why);
+  }
+}
+
+/** Per key directory: login -> content known to be there, as of this process's last sync. */
+const memos = new Map<string, Map<string, string>>();
+
+/** Forget what is known to be on disk (the next sync reads every file). */
+export function forgetSshdKeys(paths: NodePaths): void {
+  memos.delete(paths.sshdKeysDir);
+}
+
+/** Temp files of our own writes: `.<login>.<12 hex>.tmp` (as src/fs/atomic.ts names them). */
+const TEMP_RE = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * What the directory holds: `known` (what this process last wrote) updated from one listing,
+ * so that a file removed or added behind our back is noticed; files not in `known` are read.
+ * A non-regular entry, or a file with another owner or mode, reads as content no user has.
+ */
+function readDirState(dir: string, known: Map<string, string> | undefined): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (TEMP_RE.test(entry.name)) {
+      // Left by a write a kill interrupted: never complete, never needed.
+      fs.rmSync(path.join(dir, entry.name), { force: true });
+      continue;
+    }
+    if (!isKeyFileLogin(entry.name)) continue; // not ours: left alone
+    const remembered = entry.isFile() ? known?.get(entry.name) : undefined;
+    if (remembered !== undefined) {
+      files.set(entry.name, remembered);
+      continue;
+    }
+    if (!entry.isFile()) {
+      files.set(entry.name, '\0not a regular file');
+      continue;
+    }
+    const file = path.join(dir, entry.name);
+    const st = fs.lstatSync(file);
+    const ok = st.uid === euid() && (st.mode & 0o7777) === SSHD_KEY_FILE_MODE;
+    files.set(entry.name, ok ? fs.readFileSync(file, 'utf8') : '\0wrong owner or mode');
+  }
+  return files;
+}
+
+/** One sync's temp names: a random 48-bit start, one step per file (4 syscalls a file, not 6). */
+class Batch {
+  private next = crypto.randomBytes(6).readUIntBE(0, 6);
+  /** Whether the umask leaves 0644 alone: known after the first file, then no fchmod. */
+  private umaskKeepsMode: boolean | undefined;
+
+  tempName(login: string): string {
+    this.next = (this.next + 1) % 2 ** 48;
+    return `.${login}.${this.next.toString(16).padStart(12, '0')}.tmp`;
+  }
+
+  fixMode(fd: number): void {
+    if (this.umaskKeepsMode) return;
+    this.umaskKeepsMode ??= (fs.fstatSync(fd).mode & 0o7777) === SSHD_KEY_FILE_MODE;
+    if (!this.umaskKeepsMode) fs.fchmodSync(fd, SSHD_KEY_FILE_MODE);
+  }
+}
+
+/** Replace `file` with `data` (mode 0644) by a temp file and a rename; no fsync (see the top). */
+function replace(dir: string, login: string, data: string, batch: Batch): void {
+  const file = path.join(dir, login);
+  const tmp = path.join(dir, batch.tempName(login));
+  const fd = fs.openSync(tmp, 'wx', SSHD_KEY_FILE_MODE);
+  try {
+    fs.writeFileSync(fd, data);
+    batch.fixMode(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Some file systems refuse fsync on a directory; the renames are still atomic.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+const code = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+
+/**
+ * Make the key directory hold one file per user with keys, and nothing else of ours.
+ * `verify`: read every file again instead of trusting what this process wrote last (start-up and
+ * full refreshes). Throws UnsafePathError (nothing written) when the path is not safe for sshd,
+ * or an I/O error when the directory cannot be read; per-user failures are in `problems`.
+ */
+export function writeSshdKeys(paths: NodePaths, users: readonly SshdKeysUser[], verify = false): SshdKeysOutcome {
+  const dir = paths.sshdKeysDir;
+  prepareKeysDir(paths);
+  const known = verify ? undefined : memos.get(dir);
+  memos.delete(dir); // rebuilt below; an error on the way leaves nothing to trust
+  const files = readDirState(dir, known);
+  const written: string[] = [];
+  const removed: string[] = [];
+  const problems: string[] = [];
+  const wanted = new Set<string>();
+  const batch = new Batch();
+  for (const user of users) {
+    if (!user.keys.length) continue;
+    if (!isKeyFileLogin(user.login)) {
+      problems.push(`login ${JSON.stringify(user.login)} is not a valid login (Emulab's [-\\w]{1,64}); no key file`);
+      continue;
+    }
+    wanted.add(user.login);
+    const content = keyFileContent(user.keys);
+    if (files.get(user.login) === content) continue;
+    try {
+      // Not a regular file of ours (a directory, a link): out of the way first.
+      if (files.get(user.login)?.startsWith('\0')) fs.rmSync(path.join(dir, user.login), { recursive: true, force: true });
+      replace(dir, user.login, content, batch);
+      files.set(user.login, content);
+      written.push(user.login);
+    } catch (err) {
+      files.delete(user.login);
+      problems.push(`could not write ${path.join(dir, user.login)}: ${code(err)}`);
+    }
+  }
+  for (const login of [...files.keys()]) {
+    if (wanted.has(login)) continue;
+    try {
+      fs.rmSync(path.join(dir, login), { force: true, recursive: true });
+      files.delete(login);
+      removed.push(login);
+    } catch (err) {
+      problems.push(`could not remove ${path.join(dir, login)}: ${code(err)}`);
+    }
+  }
+  if (written.length || removed.length) fsyncDir(dir);
+  memos.set(dir, files);
+  return { written, removed, problems };
+}
