@@ -157,10 +157,11 @@ export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting =
       : await probeApi(apiRaw ? (JSON.parse(apiRaw) as Array<{ host?: string; port?: number; socket?: string }>) : [], paths.pidFile);
     if (pid === undefined) problems.push('daemon not running');
     else problems.push(...runningFaults(paths));
-    if (error && pid === undefined) problems.push(`identity: ${error}`);
+    problems.push(...identityProblem(error, problems));
     for (const f of files) if (!f.ok) problems.push(`${f.path}: ${f.detail}`);
     for (const s of sources) if (s.stale) problems.push(`source ${s.id} is stale: ${s.reason ?? s.lastStatus}`);
-    if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys answers an empty struct');
+    if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys has no key to list');
+    problems.push(...keyDataProblems(sources, identity?.identity.slicename, cache.sliceKeys().length));
     if (pid !== undefined && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
     problems.push(...nodeHookProblems(paths, identity?.identity.slice.urn));
     const listing = listKeys(cache.sliceKeys(), keyTypes);
@@ -176,6 +177,33 @@ export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting =
   } finally {
     cache.close();
   }
+}
+
+/**
+ * A refused identity is a problem whether the daemon runs or not; a running daemon's faults file
+ * usually names it already (then it is not repeated).
+ */
+function identityProblem(error: string | undefined, already: readonly string[]): string[] {
+  return error && !already.some((p) => p.includes(error)) ? [`identity: ${error}`] : [];
+}
+
+/**
+ * What is wrong with the key data even when no source is stale: a source that could not be read
+ * (invalid) or was read only in part with nothing better cached, and a slice whose GetSSHKeys entry
+ * is empty (the Raven tools then stop with "no keys").
+ */
+function keyDataProblems(sources: readonly SourceState[], slicename: string | undefined, keys: number): string[] {
+  const out: string[] = [];
+  for (const s of sources) {
+    if (s.stale || (s.lastStatus !== 'invalid' && s.lastStatus !== 'partial')) continue;
+    // The cache's own words only (its reason goes on with skipped lines, which may quote a file).
+    const why = s.reason?.split('; ')[0] ?? s.lastStatus;
+    out.push(`source ${s.id} (${s.origin}) is not usable as it is: ${why}`);
+  }
+  if (slicename !== undefined && keys === 0) {
+    out.push(`slice ${slicename} has no key: its GetSSHKeys entry is empty, so the Raven tools find no keys`);
+  }
+  return out;
 }
 
 /** Faults the running daemon published after its last refresh (I/O errors, deferred updates). */

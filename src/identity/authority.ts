@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { readIfExists } from '../fs/atomic.js';
-import { buildGid, generateRsaKey, parseGid, signedBy, splitPem, type GidInfo, DAY_MS } from './gid.js';
+import { buildGid, generateRsaKey, gidCommonName, parseGid, signedBy, splitPem, type GidInfo, DAY_MS } from './gid.js';
 import { authorityUrn, hrnIsAuthorityOf, urnToHrn } from './names.js';
 import { uuidV5 } from './uuid.js';
 
@@ -94,7 +94,7 @@ export async function localAuthority(
   const renewAt = (c: GidInfo) => c.notAfter.getTime() - opts.renewBeforeDays * DAY_MS;
   const c = slot.cert;
   const current =
-    slot.key && c && slot.matches && c.urn === urn && c.cn === hrn && c.ca && signedBy(c, c) && opts.now.getTime() < renewAt(c) && c.notBefore <= opts.now;
+    slot.key && c && slot.matches && c.urn === urn && c.cn === gidCommonName(hrn, uuidV5(urn)) && c.ca && signedBy(c, c) && opts.now.getTime() < renewAt(c) && c.notBefore <= opts.now;
   if (current) {
     return { authority: { kind: 'local', urn, hrn, cert: c.pem, chain: c.pem, key: slot.key!, info: c }, issued: false, writes: [] };
   }

@@ -65,12 +65,23 @@ export interface GidRequest {
   readonly serial?: string;
 }
 
+/** X.509's upper bound for a common name (ub-common-name, RFC 5280). */
+export const CN_MAX = 64;
+
+/**
+ * The subject CN of a GID (spec section 3): its HRN, or, when the HRN is longer than a CN may be,
+ * the GID's UUID. Nothing reads the CN back as a name: readers take the URN from subjectAltName.
+ */
+export function gidCommonName(hrn: string, uuid: string): string {
+  return hrn.length <= CN_MAX ? hrn : uuid.toLowerCase();
+}
+
 /** Build and sign one GID; returns its PEM (LF line ends). */
 export function buildGid(req: GidRequest): string {
   const forge = loadForge();
   const { asn1, pki } = forge;
   const subjectHrn = urnToHrn(req.urn);
-  const subject = [{ type: OID_CN, value: subjectHrn, valueTagClass: asn1.Type.UTF8 } as unknown as forge.pki.CertificateField];
+  const subject = [{ type: OID_CN, value: gidCommonName(subjectHrn, req.uuid), valueTagClass: asn1.Type.UTF8 } as unknown as forge.pki.CertificateField];
   const issuerKey = crypto.createPrivateKey(req.issuer?.key ?? req.subjectKey);
   if (issuerKey.asymmetricKeyType !== 'rsa') {
     throw new Error(`the issuer key is ${issuerKey.asymmetricKeyType}, not RSA (GIDs are sha256WithRSAEncryption)`);
@@ -440,8 +451,8 @@ export function signedBy(child: GidInfo, parent: GidInfo): boolean {
 /**
  * Check a GID chain (spec section 3): each parent signed its child, each parent is CA:TRUE and of
  * type authority, each parent's HRN is a prefix authority of its child's, every URN is in the
- * grammar and every certificate is valid at `now`. The GID shape (one CN equal to the HRN, a UUID
- * in subjectAltName) is reported as warnings.
+ * grammar and every certificate is valid at `now`. The GID shape (one CN equal to the HRN, or to the
+ * UUID for an HRN over 64 characters, a UUID in subjectAltName) is reported as warnings.
  */
 export function verifyGidChain(chain: readonly GidInfo[], now: Date = new Date()): ChainCheck {
   const problems: string[] = [];
@@ -451,7 +462,10 @@ export function verifyGidChain(chain: readonly GidInfo[], now: Date = new Date()
     const label = `certificate ${i + 1} (${gid.hrn ?? gid.cn ?? 'unnamed'})`;
     if (!gid.urn) problems.push(`${label}: no URN in subjectAltName`);
     else if (!gid.hrn) problems.push(`${label}: URN ${JSON.stringify(gid.urn)} is outside the GENI URN grammar`);
-    if (gid.hrn && gid.cn !== gid.hrn) warnings.push(`${label}: subject CN ${JSON.stringify(gid.cn)} is not the HRN ${JSON.stringify(gid.hrn)}`);
+    if (gid.hrn && gid.cn !== gidCommonName(gid.hrn, gid.uuid ?? '')) {
+      const want = gid.hrn.length <= CN_MAX ? 'the HRN' : `the UUID (the HRN is over ${CN_MAX} characters)`;
+      warnings.push(`${label}: subject CN ${JSON.stringify(gid.cn)} is not ${want}`);
+    }
     if (gid.subjectAttributes !== 1) warnings.push(`${label}: subject has ${gid.subjectAttributes} attributes, not exactly CN`);
     if (!gid.uuid) warnings.push(`${label}: no urn:uuid: in subjectAltName`);
     if (now < gid.notBefore) problems.push(`${label}: not valid before ${gid.notBefore.toISOString()}`);

@@ -25,7 +25,7 @@ import {
   type Authority,
   type PendingWrite,
 } from './authority.js';
-import { buildGid, generateRsaKey, newSerial, parseGid, signedBy, type GidInfo, DAY_MS } from './gid.js';
+import { buildGid, generateRsaKey, gidCommonName, newSerial, parseGid, signedBy, type GidInfo, DAY_MS } from './gid.js';
 import type { Identity } from './types.js';
 import { urnToHrn } from './names.js';
 import { sliceUuid } from './uuid.js';
@@ -177,7 +177,7 @@ export async function planGids(paths: NodePaths, identity: Identity, opts: Issue
       !!c &&
       slot.matches &&
       sameUrn &&
-      c.cn === urnToHrn(leaf.urn) &&
+      c.cn === gidCommonName(urnToHrn(leaf.urn), leaf.uuid) &&
       c.uuid === leaf.uuid &&
       !c.ca &&
       signedBy(c, leaf.issuer.info) &&

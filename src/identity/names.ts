@@ -14,8 +14,6 @@ export const NAME_RE = /^(?:[-!$()*,./0-9:=@A-Z_a-z]|%[0-9A-Fa-f]{2})+$/;
 const URN_RE =
   /^[uU][rR][nN]:[pP][uU][bB][lL][iI][cC][iI][dD]:IDN\+[A-Za-z0-9.-]+(?::[A-Za-z0-9._-]+)*\+\w+\+(?:[-!$()*,./0-9:=@A-Z_a-z]|%[0-9A-Fa-f]{2})+$/;
 
-/** A PlanetLab-style slice name part (project or slice): safe in file names and shell words. */
-export const SLICE_PART_RE = /^[A-Za-z0-9][-\w]*$/;
 /** A node name sliceid builds into a node URN (Emulab node ids, vnames). */
 export const NODE_NAME_RE = /^[A-Za-z0-9][-.@\w]*$/;
 /** A testbed domain: DNS labels. */
@@ -135,9 +133,29 @@ export function hrnIsAuthorityOf(parent: string, child: string): boolean {
   return p.length <= c.length && p.every((part, i) => part === c[i]);
 }
 
-/** PlanetLab-style slice name: `<project>_<slice>`, lowercased. */
-export function sliceName(project: string, slice: string): string {
-  return `${project}_${slice}`.toLowerCase();
+/** PLC's slice name grammar (PLCAPI): what SFA's rule below must give for the name to be usable. */
+export const PL_SLICENAME_RE = /^[a-z0-9]+_[a-zA-Z0-9_]+$/;
+
+/**
+ * PlanetLab-style slice name from a login base and a slice name, by SFA's rule (`PlXrn.pl_slicename`,
+ * spec section 4): the login base lowercased with every character outside [a-zA-Z0-9] removed, `_`,
+ * the name up to a first `:` with every character outside [a-zA-Z0-9_] removed, its case kept.
+ */
+export function sliceName(loginBase: string, slice: string): string {
+  const base = loginBase.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const name = slice.split(':')[0]!.replace(/[^a-zA-Z0-9_]/g, '');
+  return `${base}_${name}`;
+}
+
+/**
+ * SFA's `hrn_to_pl_slicename` (sfa/planetlab/plxrn.py): the login base is the HRN's last authority
+ * part (escapes and all: they are removed with the other characters), the name its leaf. A tool that
+ * reads the HRN from /etc/slice.gid this way gets the string sliceid writes to /etc/slicename.
+ */
+export function hrnToPlSliceName(hrn: string): string {
+  const parts = splitHrn(hrn);
+  const leaf = parts.pop()!;
+  return sliceName(parts.at(-1) ?? '', leaf);
 }
 
 /** A version 4 or any RFC 4122 UUID in lowercase dashed form, or undefined. */
@@ -254,11 +272,9 @@ export function deriveIdentity(facts: Facts): Identity {
   if (givenSlice) {
     const { parsed, fact } = givenSlice;
     sliceAuthority = [...parsed.authority];
+    // No sub-authority: no project; the login base is then the top level (SFA's rule).
     project = { value: parsed.authority.length > 1 ? parsed.authority[parsed.authority.length - 1]! : '', where: fact.where };
     slice = { value: parsed.name, where: fact.where };
-    if (parsed.authority.length < 2 && !facts.project) {
-      refuse(fact, 'has no project sub-authority (urn:publicid:IDN+<toplevel>:<project>+slice+<name>), so it gives no PlanetLab slice name', 'Set [facts] project in the config');
-    }
   } else if (facts.project && facts.experiment) {
     sliceAuthority = [domain.value];
     project = facts.project;
@@ -275,16 +291,24 @@ export function deriveIdentity(facts: Facts): Identity {
   }
   if (facts.project) project = facts.project;
   if (facts.experiment) slice = facts.experiment;
-  if (sliceAuthority.length < 2) sliceAuthority.push(project.value);
-  else sliceAuthority[sliceAuthority.length - 1] = project.value;
-  if (!SUBAUTH_RE.test(project.value) || !SLICE_PART_RE.test(project.value)) {
-    refuse(project, `has project ${JSON.stringify(project.value)} outside [A-Za-z0-9][-\\w]* (URN sub-authority and PlanetLab slice name part)`);
-  }
-  if (!SLICE_PART_RE.test(slice.value)) {
-    refuse(slice, `has slice name ${JSON.stringify(slice.value)} outside [A-Za-z0-9][-\\w]* (URN name and PlanetLab slice name part)`);
+  if (project.value !== '') {
+    if (sliceAuthority.length < 2) sliceAuthority.push(project.value);
+    else sliceAuthority[sliceAuthority.length - 1] = project.value;
+    if (!SUBAUTH_RE.test(project.value)) {
+      refuse(project, `has project ${JSON.stringify(project.value)} outside the URN sub-authority grammar [A-Za-z0-9._-]+`);
+    }
   }
   const sliceWhere = givenSlice && !facts.project && !facts.experiment ? givenSlice.fact.where : slice.where;
   const sliceUrn = buildUrnOr({ value: `${URN_PREFIX}+${sliceAuthority.join(':')}+slice+${slice.value}`, where: sliceWhere }, sliceAuthority, 'slice', slice.value);
+  const sliceHrn = urnToHrn(sliceUrn);
+  // The PlanetLab name is SFA's function of the HRN, exactly as a reader of /etc/slice.gid derives it.
+  const slicename = hrnToPlSliceName(sliceHrn);
+  if (!PL_SLICENAME_RE.test(slicename)) {
+    refuse(
+      { value: sliceUrn, where: sliceWhere },
+      `gives the PlanetLab slice name ${JSON.stringify(slicename)} (SFA's hrn_to_pl_slicename), outside PLC's grammar ^[a-z0-9]+_[a-zA-Z0-9_]+$`,
+    );
+  }
 
   // Node: node URN > nodeid > vname (geni-get client_id > nickname > host name).
   let nodeUrn: string;
@@ -311,9 +335,9 @@ export function deriveIdentity(facts: Facts): Identity {
   return {
     domain: domain.value,
     authority: { urn: authority, hrn: urnToHrn(authority) },
-    slice: { urn: sliceUrn, hrn: urnToHrn(sliceUrn), project: project.value, name: slice.value },
+    slice: { urn: sliceUrn, hrn: sliceHrn, project: project.value, name: slice.value },
     node: { urn: nodeUrn, hrn: urnToHrn(nodeUrn), ...(uuid ? { uuid } : {}) },
-    slicename: sliceName(project.value, slice.value),
+    slicename,
     origins: { domain: domain.where, slice: sliceWhere, node: nodeWhere, nodeUuid: facts.nodeuuid?.where },
   };
 }

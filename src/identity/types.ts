@@ -16,7 +16,7 @@ export interface Identity {
     readonly name: string;
   };
   readonly node: Named & { readonly uuid?: string };
-  /** PlanetLab-style slice name, <project>_<slice> lowercased. */
+  /** PlanetLab-style slice name: SFA's hrn_to_pl_slicename of the slice HRN (names.ts). */
   readonly slicename: string;
   /** Where each derived part came from (for status and messages). */
   readonly origins: Readonly<Record<'domain' | 'slice' | 'node' | 'nodeUuid', Where | undefined>>;

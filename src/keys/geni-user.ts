@@ -5,7 +5,7 @@ import type { Where } from '../errors.js';
 import { formatWhere } from '../errors.js';
 import type { NodePaths } from '../paths.js';
 import type { Logger } from '../log.js';
-import { findGeniGet, geniGet } from '../sources/geniget.js';
+import { findGeniGet, runGeniGet } from '../sources/geniget.js';
 import type { Problem, SliceUser, SourceResult, SshKey } from './types.js';
 import { tryParseKeyText } from './sshkey.js';
 import { LOGIN } from './accounts.js';
@@ -95,8 +95,8 @@ export async function readGeniUser(
 ): Promise<SourceResult | undefined> {
   const exe = findGeniGet(paths);
   if (!exe) return undefined;
-  const out = await geniGet(paths, 'geni_user', opts.logger ? { timeoutMs: opts.timeoutMs, logger: opts.logger } : { timeoutMs: opts.timeoutMs });
-  if (!out) {
+  const out = await runGeniGet(paths, 'geni_user', { timeoutMs: opts.timeoutMs, logger: opts.logger });
+  if (!out?.ok) {
     return {
       id: GENI_USER_SOURCE_ID,
       origin: `geni-get geni_user (${exe})`,
@@ -104,7 +104,7 @@ export async function readGeniUser(
       status: 'missing',
       users: [],
       problems: [],
-      reason: 'geni-get geni_user failed, timed out or printed nothing',
+      reason: out ? out.reason : 'geni-get geni_user did not run',
     };
   }
   return parseGeniUser(out.output, out.where);

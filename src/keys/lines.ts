@@ -8,7 +8,11 @@ export const MAX_KEY_FILE = 64 * 1024 * 1024;
 export interface Line {
   /** 1-based. */
   readonly number: number;
-  /** Decoded text without the newline; undefined when the bytes are not valid UTF-8. */
+  /**
+   * Decoded text without the line ending (LF or CRLF: a testbed file edited or written elsewhere
+   * may end its lines with CRLF, and a trailing CR is part of no value); undefined when the bytes
+   * are not valid UTF-8.
+   */
   readonly text: string | undefined;
   readonly hasNul: boolean;
 }
@@ -23,6 +27,11 @@ export interface Lines {
 
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** A line's text without the CR of a CRLF ending (only one: any other CR stays and is refused). */
+function withoutCr(text: string): string {
+  return text.endsWith('\r') ? text.slice(0, -1) : text;
+}
+
 export function splitLines(data: Buffer): Lines {
   const hasNul = data.includes(0);
   let whole: string | undefined;
@@ -35,7 +44,7 @@ export function splitLines(data: Buffer): Lines {
   if (whole !== undefined) {
     const parts = whole.split('\n');
     if (parts[parts.length - 1] === '') parts.pop();
-    parts.forEach((text, i) => lines.push({ number: i + 1, text, hasNul: hasNul && text.includes('\0') }));
+    parts.forEach((text, i) => lines.push({ number: i + 1, text: withoutCr(text), hasNul: hasNul && text.includes('\0') }));
   } else {
     // Slow path: find which lines are not UTF-8.
     let start = 0;
@@ -50,7 +59,7 @@ export function splitLines(data: Buffer): Lines {
       } catch {
         text = undefined;
       }
-      lines.push({ number: ++n, text, hasNul: bytes.includes(0) });
+      lines.push({ number: ++n, text: text === undefined ? undefined : withoutCr(text), hasNul: bytes.includes(0) });
       start = end + 1;
     }
   }

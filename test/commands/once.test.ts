@@ -61,7 +61,7 @@ for (const tree of goodTrees()) {
     const node = parseGidChain(fs.readFileSync(paths.nodeGid, 'utf8'));
     t.is(slice[0]!.urn, e.slice.urn);
     t.is(slice[0]!.hrn, e.slice.hrn);
-    t.is(slice[0]!.cn, e.slice.hrn);
+    t.is(slice[0]!.cn, e.slice.hrn.length <= 64 ? e.slice.hrn : slice[0]!.uuid);
     t.is(node[0]!.urn, e.node.urn);
     t.is(node[0]!.hrn, e.node.hrn);
     if (e.node.uuid) t.is(node[0]!.uuid, e.node.uuid);
@@ -71,19 +71,20 @@ for (const tree of goodTrees()) {
       t.deepEqual([...check.problems, ...check.warnings], []);
     }
 
-    // openssl: subject, extension order and flags, and the chain verifies against the authority.
+    // openssl: subject, extension order and flags, and each chain verifies against its own
+    // authority (a leaf is signed by an authority of its own top level, spec section 3).
     const dir = tempDir();
-    const authority = path.join(dir, 'authority.pem');
-    fs.writeFileSync(authority, slice[1]!.pem);
     for (const [name, chain, hrn] of [['slice', slice, e.slice.hrn], ['node', node, e.node.hrn]] as const) {
       const leaf = path.join(dir, `${name}.pem`);
+      const authority = path.join(dir, `${name}-authority.pem`);
       fs.writeFileSync(leaf, chain[0]!.pem);
+      fs.writeFileSync(authority, chain[1]!.pem);
+      t.regex(openssl(['x509', '-in', authority, '-noout', '-text']), /X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/);
       const text = openssl(['x509', '-in', leaf, '-noout', '-text', '-nameopt', 'sep_comma_plus,sname,utf8']);
       t.true(text.includes(`Subject: CN=${hrn}\n`), `${name} subject`);
       t.regex(text, /X509v3 extensions:\n\s+X509v3 Basic Constraints: critical\n\s+CA:FALSE\n\s+X509v3 Subject Alternative Name: \n\s+URI:urn:publicid:IDN\+\S+, URI:urn:uuid:[0-9a-f-]{36}\n\s+Signature Algorithm: sha256WithRSAEncryption/);
       t.regex(openssl(['verify', '-CAfile', authority, leaf]), /: OK\n/);
     }
-    t.regex(openssl(['x509', '-in', authority, '-noout', '-text']), /X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/);
 
     // Second run: nothing issued, nothing written, same serials, same mtimes.
     const before = stats(root);
@@ -140,7 +141,8 @@ test('--no-geni-get derives the slice from the nickname instead', async (t) => {
   const r = await once(['--root', root, '--no-geni-get', '--json']);
   t.is(r.code, 0);
   const [, eid, pid] = fs.readFileSync(path.join(root, 'var/emulab/boot/nickname'), 'utf8').trim().split('.');
-  t.is(fs.readFileSync(nodePaths(root).slicename, 'utf8'), `${pid}_${eid}`.toLowerCase());
+  // SFA's rule: the project (login base) lowercased and alphanumeric only, the experiment's case kept.
+  t.is(fs.readFileSync(nodePaths(root).slicename, 'utf8'), `${pid!.toLowerCase().replace(/[^a-z0-9]/g, '')}_${eid!.replace(/[^A-Za-z0-9_]/g, '')}`);
   t.not(fs.readFileSync(nodePaths(root).slicename, 'utf8'), tree.expected.slicename);
 });
 

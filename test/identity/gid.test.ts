@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildGid, generateRsaKey, newSerial, parseGid, parseGidChain, parseGidWithForge, splitPem, verifyGidChain } from '../../src/identity/gid.js';
+import { buildGid, generateRsaKey, gidCommonName, newSerial, parseGid, parseGidChain, parseGidWithForge, splitPem, verifyGidChain } from '../../src/identity/gid.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 const openssl = (args: string[], input?: string): string =>
@@ -180,6 +180,24 @@ test('an SFA-style Python reader (stdlib only) finds the URN in subjectAltName a
   t.is(out.uris[0], SLICE_URN);
   t.regex(out.uris[1]!, /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   t.deepEqual(out.cn, ['emulab\\.net.myproj.myexp']);
+});
+
+test('an HRN over 64 characters gives CN = the UUID (X.509 ub-common-name); 64 exactly is still the HRN; readers use the URN', async (t) => {
+  t.is(gidCommonName('x'.repeat(64), 'U'), 'x'.repeat(64));
+  t.is(gidCommonName('x'.repeat(65), 'ABC'), 'abc');
+  const longUrn = `urn:publicid:IDN+emulab.net:${'p'.repeat(48)}+slice+e-19-characters-xx`;
+  const { leaf, chain } = await pair({ leafUrn: longUrn });
+  const info = parseGid(leaf);
+  t.true(info.hrn!.length > 64);
+  t.is(info.urn, longUrn);
+  t.is(info.cn, '5f0c2a9e-3b1d-11e0-9e2b-001143e453fe');
+  t.deepEqual(parseGidWithForge(leaf).cn, info.cn);
+  const check = verifyGidChain(parseGidChain(chain), NOW);
+  t.deepEqual([check.ok, check.problems, check.warnings], [true, [], []]);
+  // A long HRN in the CN would be outside X.509's bound; our check says which CN it expects.
+  const wrong = { ...parseGidChain(chain)[0]!, cn: info.hrn };
+  t.regex(verifyGidChain([wrong, parseGidChain(chain)[1]!], NOW).warnings.join('\n'), /is not the UUID \(the HRN is over 64 characters\)/);
+  t.regex(openssl(['x509', '-noout', '-subject', '-nameopt', 'sep_comma_plus,sname,utf8'], leaf), /^subject=CN=5f0c2a9e-3b1d-11e0-9e2b-001143e453fe\n$/);
 });
 
 // parseGid reads certificates with a small DER reader of its own so that a daemon with current

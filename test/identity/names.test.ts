@@ -10,6 +10,8 @@ import {
   hrnToUrn,
   isValidUrn,
   parseUrn,
+  hrnToPlSliceName,
+  PL_SLICENAME_RE,
   sliceName,
   splitHrn,
   unescapeHrnPart,
@@ -33,10 +35,29 @@ for (const [type, urn, hrn] of TABLE) {
   });
 }
 
-test('slice name is <project>_<slice> lowercased', (t) => {
+test('slice name: login base lowercased and alphanumeric only, name up to a ":" in [A-Za-z0-9_] with its case', (t) => {
   t.is(sliceName('myproj', 'myexp'), 'myproj_myexp');
-  t.is(sliceName('Proj2', 'Exp2'), 'proj2_exp2');
+  t.is(sliceName('Proj2', 'Exp2'), 'proj2_Exp2');
+  t.is(sliceName('myproj-PG0', 'my-Exp_1'), 'myprojpg0_myExp_1');
+  t.is(sliceName('emulab\\.net', 'x.y:z'), 'emulabnet_xy');
 });
+
+// The spec's examples (section 4), each checked there with SFA's own hrn_to_pl_slicename.
+const PL_NAMES: Array<[string, string]> = [
+  ['urn:publicid:IDN+emulab.net:myproj+slice+myexp', 'myproj_myexp'],
+  ['urn:publicid:IDN+utah.cloudlab.us:myproj-PG0+slice+my-Exp_1', 'myprojpg0_myExp_1'],
+  ['urn:publicid:IDN+emulab.net+slice+foo', 'emulabnet_foo'],
+  ['urn:publicid:IDN+emulab.net:a:b_c+slice+x.y', 'bc_xy'],
+];
+for (const [urn, name] of PL_NAMES) {
+  test(`hrn_to_pl_slicename: ${urn} -> ${name}, and deriving from that URN gives it`, (t) => {
+    t.is(hrnToPlSliceName(urnToHrn(urn)), name);
+    const id = deriveIdentity({ sliceUrn: f(urn, 'geni-get slice_urn'), domain: f('emulab.net'), nodeid: f('pc1') });
+    t.is(id.slice.urn, urn, 'the given URN is kept as it is');
+    t.is(id.slicename, name);
+    t.regex(id.slicename, PL_SLICENAME_RE);
+  });
+}
 
 test('dots in sub-authorities and names are escaped; a ":" in a name starts an id the HRN drops (xrn.py)', (t) => {
   t.is(urnToHrn('urn:publicid:IDN+wisc.cloudlab.us:a.b+slice+x.y'), 'wisc\\.cloudlab\\.us.a\\.b.x\\.y');
@@ -241,8 +262,11 @@ test('derive refuses nicknames, URNs and names outside the grammar, naming the v
   refused(t, { nickname: f('a.b.c'), domain: f('emu lab.net') }, /not a testbed domain/);
   refused(t, { sliceUrn: f('urn:publicid:IDN+emulab.net:p+slice+a b'), domain: f('emulab.net'), nodeid: f('pc1') }, /GENI URN grammar/);
   refused(t, { sliceUrn: f('urn:publicid:IDN+emulab.net:p+node+x'), domain: f('emulab.net'), nodeid: f('pc1') }, /not a slice URN/);
-  refused(t, { sliceUrn: f('urn:publicid:IDN+emulab.net+slice+x'), domain: f('emulab.net'), nodeid: f('pc1') }, /no project sub-authority/);
-  refused(t, { sliceUrn: f('urn:publicid:IDN+emulab.net:p+slice+x.y'), domain: f('emulab.net'), nodeid: f('pc1') }, /slice name "x\.y"/);
+  // SFA's rule leaves nothing of these names: outside PLC's grammar, refused rather than written.
+  refused(t, { sliceUrn: f('urn:publicid:IDN+emulab.net:p+slice+-.-', 'geni-get slice_urn'), domain: f('emulab.net'), nodeid: f('pc1') }, /slice name "p_" .*hrn_to_pl_slicename/);
+  refused(t, { sliceUrn: f('urn:publicid:IDN+emulab.net:p+slice+:x'), domain: f('emulab.net'), nodeid: f('pc1') }, /slice name "p_"/);
+  refused(t, { sliceUrn: f('urn:publicid:IDN+emulab.net:_-_+slice+x'), domain: f('emulab.net'), nodeid: f('pc1') }, /slice name "_x"/);
+  refused(t, { nickname: f('a.---.c', 'boot/nickname', 1), domain: f('emulab.net') }, /slice name "c_"/);
   refused(t, { nickname: f('a.b.c'), domain: f('emulab.net'), nodeid: f('pc/1') }, /node name "pc\/1"/);
   refused(t, { nickname: f('a.b.c'), domain: f('emulab.net'), nodeuuid: f('not-a-uuid') }, /not a UUID/);
   refused(t, { nickname: f('a.b.c'), domain: f('emulab.net'), nodeUrn: f('urn:publicid:IDN+emulab.net+slice+x') }, /not a node URN/);
@@ -257,8 +281,9 @@ test('property: deriving never yields an identity outside the grammar; refusals 
         return (
           isValidUrn(id.slice.urn) &&
           isValidUrn(id.node.urn) &&
-          /^[a-z0-9][-a-z0-9_]*_[a-z0-9][-a-z0-9_]*$/.test(id.slicename) &&
-          id.slicename === `${p}_${e}`.toLowerCase()
+          PL_SLICENAME_RE.test(id.slicename) &&
+          id.slicename === hrnToPlSliceName(id.slice.hrn) &&
+          id.slicename === `${p.toLowerCase().replace(/[^a-z0-9]/g, '')}_${e.replace(/[^A-Za-z0-9_]/g, '')}`
         );
       } catch (err) {
         return err instanceof InputError;

@@ -193,3 +193,53 @@ test('property: no accounts line ever yields more than one key', (t) => {
   );
   t.pass();
 });
+
+// ---- Emulab data as Emulab writes it (spec section 5)
+
+test('Emulab\'s order: each PUBKEY after its own ADDUSER, SFSKEY lines ignored, crypt PSWD, a \'"\' in key text, GENI users', (t) => {
+  const bobKey = `${randomEd25519().split(' ').slice(0, 2).join(' ')} Bob "the builder" Jones`;
+  const carolKey = randomEd25519('carol@uni');
+  const text = [
+    'ADDGROUP NAME=myproj GID=6005',
+    'ADDUSER LOGIN=alice PSWD=$6$Qm1x.Z9r$bl8/SbTtno8buFPEuvPsYikI9Unx5DSxd5ER7qJ5ZlCNTPGkJeewTHKzNTUalD5qhUy3J1UShBYS7rwxQnOrD1 UID=10001 GID=6005 ROOT=1 NAME="Alice Smith" HOMEDIR=/users/alice GLIST="" SERIAL=1 EMAIL="alice@example.edu" SHELL=bash',
+    `PUBKEY LOGIN=alice KEY="${ED}"`,
+    'SFSKEY KEY="alice@example.edu:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"',
+    'ADDUSER LOGIN=bob PSWD=$1$b0Bq2LmZ$3QyF0c2d7Hh9vS1nGm8a1. UID=10002 GID=6005 ROOT=0 NAME="Bob Jones" HOMEDIR=/users/bob GLIST="" SERIAL=2 EMAIL="bob@example.edu" SHELL=tcsh',
+    `PUBKEY LOGIN=bob KEY="${bobKey}"`,
+    'ADDUSER LOGIN=carol PSWD=* UID=21003 GID=6005 ROOT=1 NAME="carol" HOMEDIR=/users/carol GLIST="" SERIAL=3 EMAIL="root@localhost" SHELL=bash',
+    `PUBKEY LOGIN=carol KEY="${carolKey}"`,
+  ].join('\n') + '\n';
+  const r = parseAccounts(text, 'accounts');
+  t.is(r.status, 'ok');
+  t.deepEqual(r.problems, []);
+  t.deepEqual(r.users.map((u) => [u.login, u.uid, u.email, u.keys.map((k) => k.text)]), [
+    ['alice', 10001, 'alice@example.edu', [ED]],
+    ['bob', 10002, 'bob@example.edu', [bobKey]],
+    ['carol', 21003, 'root@localhost', [carolKey]],
+  ]);
+  t.is(r.users[1]!.keys[0]!.comment, 'Bob "the builder" Jones');
+});
+
+test('CRLF line endings: the same users and keys as LF, no problem, status ok (and a cut CRLF file is still partial)', (t) => {
+  for (const tree of goodTrees()) {
+    const boot = path.join(tree.source, 'var/emulab/boot');
+    if (!fs.existsSync(boot)) continue;
+    for (const dir of fs.readdirSync(boot).filter((d) => d.startsWith('tmcc'))) {
+      const lf = fs.readFileSync(path.join(boot, dir, 'accounts'), 'utf8');
+      const crlf = lf.replace(/\n/g, '\r\n');
+      const a = parseAccounts(lf, 'accounts');
+      const b = parseAccounts(crlf, 'accounts');
+      t.is(b.status, 'ok', tree.label);
+      t.deepEqual(b.problems, [], tree.label);
+      t.true(b.users.length > 0, tree.label);
+      t.deepEqual(b.users, a.users, tree.label);
+      t.deepEqual(b.groups, a.groups, tree.label);
+      t.false(b.users.some((u) => u.keys.some((k) => k.text.includes('\r'))));
+      t.is(parseAccounts(crlf.slice(0, -30), 'accounts').status, 'partial', tree.label);
+    }
+  }
+  // A CR anywhere but at the end of a line is still refused with the line.
+  const r = parseAccounts(`${ADD_ALICE}\r\nPUBKEY LOGIN=alice KEY="${ED}\r"\r\n`, 'accounts');
+  t.is(r.users[0]!.keys.length, 0);
+  t.deepEqual(r.problems.map((p) => p.where.line), [2]);
+});

@@ -74,3 +74,28 @@ test('precedence: config > geni-get > Emulab boot files > host name', async (t) 
   t.is((await gatherFacts(paths, config, { geniGet: false })).sliceUrn, undefined);
   t.is((await gatherFacts(paths, { ...config, geniGet: { enabled: false, timeoutMs: 3000 } }, { geniGet: true })).sliceUrn, undefined);
 });
+
+test('CRLF line endings in every testbed file (boot files, host name, geni-get output) give the same facts as LF', async (t) => {
+  for (const name of ['emulab-pnode', 'pg-vnode']) {
+    const lf = copyTree(tree(name).source);
+    const crlf = copyTree(tree(name).source);
+    for (const dir of ['etc', 'var/emulab/boot', 'usr/bin']) {
+      const base = path.join(crlf, dir);
+      if (!fs.existsSync(base)) continue;
+      for (const f of fs.readdirSync(base, { recursive: true }) as string[]) {
+        const file = path.join(base, f);
+        if (!fs.statSync(file).isFile()) continue;
+        const text = fs.readFileSync(file, 'utf8');
+        // geni-get stays a shell script; its answers get CRLF endings.
+        const out = f === 'geni-get' ? text.replace(/^(urn:|node|\[)(.*)$/gm, (_m, a: string, b: string) => `${a}${b}\r`) : text.replace(/\n/g, '\r\n');
+        fs.writeFileSync(file, out);
+      }
+    }
+    const config = defaultConfig();
+    const a = await gatherFacts(nodePaths(lf), config, { geniGet: true });
+    const b = await gatherFacts(nodePaths(crlf), config, { geniGet: true });
+    const values = (f: typeof a) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v?.value]));
+    t.deepEqual(values(b), values(a), name);
+    t.false(Object.values(b).some((v) => v?.value.includes('\r')), name);
+  }
+});
