@@ -14,7 +14,7 @@ const outdir = path.join(projectDir, '.tmp', `bundle-test-${process.pid}`);
 const cli = path.join(outdir, 'cli.js');
 
 test.before(() => {
-  execFileSync(process.execPath, [path.join(projectDir, 'scripts', 'bundle.mjs'), outdir], { cwd: projectDir, stdio: 'pipe' });
+  execFileSync(process.execPath, [path.join(projectDir, 'packaging', 'bundle.mjs'), outdir], { cwd: projectDir, stdio: 'pipe' });
 });
 test.after.always(() => fs.rmSync(outdir, { recursive: true, force: true }));
 
