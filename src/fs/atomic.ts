@@ -55,13 +55,31 @@ function writeAtomically(file: string, data: string | Buffer, mode: number): boo
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   const current = readIfExists(file);
   if (current && current.equals(bytes) && (fs.statSync(file).mode & 0o7777) === mode) return false;
+  replaceFile(file, bytes, mode);
+  fsyncDir(path.dirname(file));
+  return true;
+}
+
+export interface ReplaceOptions {
+  /** fsync the temp file before the rename (default true). */
+  readonly fsync?: boolean;
+  /** The temp file's name in the same directory (default: a random one). */
+  readonly tempName?: string;
+}
+
+/**
+ * Write `data` to a new temp file beside `file` (mode `mode`) and rename it over `file`: a reader
+ * sees the old file or the new one, never a part. The temp file is removed on failure. The caller
+ * fsyncs the directory (fsyncDir) once for one or many replaced files.
+ */
+export function replaceFile(file: string, data: string | Buffer, mode: number, opts: ReplaceOptions = {}): void {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+  const tmp = path.join(dir, opts.tempName ?? `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
   const fd = fs.openSync(tmp, 'wx', mode);
   try {
-    fs.writeFileSync(fd, bytes);
+    fs.writeFileSync(fd, data);
     fs.fchmodSync(fd, mode);
-    fs.fsyncSync(fd);
+    if (opts.fsync !== false) fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
@@ -74,11 +92,10 @@ function writeAtomically(file: string, data: string | Buffer, mode: number): boo
     fs.rmSync(tmp, { force: true });
     throw err;
   }
-  fsyncDir(dir);
-  return true;
 }
 
-function fsyncDir(dir: string): void {
+/** fsync a directory (after renames in it); a file system that refuses it is left alone. */
+export function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(dir, 'r');

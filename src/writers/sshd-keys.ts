@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { NodePaths } from '../paths.js';
 import { LOGIN } from '../keys/accounts.js';
+import { fsyncDir, replaceFile } from '../fs/atomic.js';
 
 export interface SshdKeysUser {
   readonly login: string;
@@ -152,55 +153,13 @@ function readDirState(dir: string, known: Map<string, string> | undefined): Map<
   return files;
 }
 
-/** One sync's temp names: a random 48-bit start, one step per file (4 syscalls a file, not 6). */
+/** One sync's temp names: a random 48-bit start, one step per file. */
 class Batch {
   private next = crypto.randomBytes(6).readUIntBE(0, 6);
-  /** Whether the umask leaves 0644 alone: known after the first file, then no fchmod. */
-  private umaskKeepsMode: boolean | undefined;
 
   tempName(login: string): string {
     this.next = (this.next + 1) % 2 ** 48;
     return `.${login}.${this.next.toString(16).padStart(12, '0')}.tmp`;
-  }
-
-  fixMode(fd: number): void {
-    if (this.umaskKeepsMode) return;
-    this.umaskKeepsMode ??= (fs.fstatSync(fd).mode & 0o7777) === SSHD_KEY_FILE_MODE;
-    if (!this.umaskKeepsMode) fs.fchmodSync(fd, SSHD_KEY_FILE_MODE);
-  }
-}
-
-/** Replace `file` with `data` (mode 0644) by a temp file and a rename; no fsync (see the top). */
-function replace(dir: string, login: string, data: string, batch: Batch): void {
-  const file = path.join(dir, login);
-  const tmp = path.join(dir, batch.tempName(login));
-  const fd = fs.openSync(tmp, 'wx', SSHD_KEY_FILE_MODE);
-  try {
-    fs.writeFileSync(fd, data);
-    batch.fixMode(fd);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fs.closeSync(fd);
-  try {
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // Some file systems refuse fsync on a directory; the renames are still atomic.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
@@ -235,7 +194,7 @@ export function writeSshdKeys(paths: NodePaths, users: readonly SshdKeysUser[], 
     try {
       // Not a regular file of ours (a directory, a link): out of the way first.
       if (files.get(user.login)?.startsWith('\0')) fs.rmSync(path.join(dir, user.login), { recursive: true, force: true });
-      replace(dir, user.login, content, batch);
+      replaceFile(path.join(dir, user.login), content, SSHD_KEY_FILE_MODE, { fsync: false, tempName: batch.tempName(user.login) });
       files.set(user.login, content);
       written.push(user.login);
     } catch (err) {
