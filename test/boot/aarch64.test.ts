@@ -100,7 +100,9 @@ async function exercise(t: import('ava').ExecutionContext, root: string): Promis
   t.true(served.length > 0 && served.every((k) => all.includes(k)), 'the fixture users keys');
   proc.kill('SIGTERM');
   t.is(await exited, 0);
-  t.false(fs.existsSync(path.join(root, 'tmp/nodemanager.api')), 'socket removed');
+  // The stopped daemon leaves its root-owned socket in place, so the path is never free for
+  // another server (README, Security model); nothing answers there.
+  t.true(fs.lstatSync(path.join(root, 'tmp/nodemanager.api')).isSocket(), 'socket file kept');
 }
 
 test.serial('aarch64 RPM: installed into a scratch root, once and run under qemu-user', async (t) => {
