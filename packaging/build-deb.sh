@@ -58,6 +58,8 @@ sliceid.logrotate       /etc/logrotate.d/sliceid                      0644
 README-rpm.md           /usr/share/doc/sliceid/README-rpm.md          0644
 deb/copyright           /usr/share/doc/sliceid/copyright              0644
 deb/lintian-overrides   /usr/share/lintian/overrides/sliceid          0644
+sshd_config.d/sliceid.conf /usr/share/doc/sliceid/sshd_config.d/sliceid.conf 0644
+../examples/slice.d/50-raven /usr/share/doc/sliceid/examples/slice.d/50-raven 0644
 LIST
 mkdir -p "$pkg/usr/share/man/man8"
 gzip -9n -c "$here/sliceid.8" >"$pkg/usr/share/man/man8/sliceid.8.gz"
