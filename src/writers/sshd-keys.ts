@@ -111,8 +111,12 @@ export function prepareKeysDir(paths: NodePaths): void {
   }
 }
 
-/** Per key directory: login -> content known to be there, as of this process's last sync. */
+/** Per key directory: login -> digest of the content known to be there, as of this process's last
+ * sync (a digest, not the text: the cache already holds every key once). */
 const memos = new Map<string, Map<string, string>>();
+
+/** What a file's content is remembered by; sentinels for what is not a file of ours start with NUL. */
+const digest = (content: string): string => crypto.createHash('sha256').update(content).digest('base64');
 
 /** Forget what is known to be on disk (the next sync reads every file). */
 export function forgetSshdKeys(paths: NodePaths): void {
@@ -148,7 +152,7 @@ function readDirState(dir: string, known: Map<string, string> | undefined): Map<
     const file = path.join(dir, entry.name);
     const st = fs.lstatSync(file);
     const ok = st.uid === euid() && (st.mode & 0o7777) === SSHD_KEY_FILE_MODE;
-    files.set(entry.name, ok ? fs.readFileSync(file, 'utf8') : '\0wrong owner or mode');
+    files.set(entry.name, ok ? digest(fs.readFileSync(file, 'utf8')) : '\0wrong owner or mode');
   }
   return files;
 }
@@ -190,12 +194,13 @@ export function writeSshdKeys(paths: NodePaths, users: readonly SshdKeysUser[], 
     }
     wanted.add(user.login);
     const content = keyFileContent(user.keys);
-    if (files.get(user.login) === content) continue;
+    const sum = digest(content);
+    if (files.get(user.login) === sum) continue;
     try {
       // Not a regular file of ours (a directory, a link): out of the way first.
       if (files.get(user.login)?.startsWith('\0')) fs.rmSync(path.join(dir, user.login), { recursive: true, force: true });
       replaceFile(path.join(dir, user.login), content, SSHD_KEY_FILE_MODE, { fsync: false, tempName: batch.tempName(user.login) });
-      files.set(user.login, content);
+      files.set(user.login, sum);
       written.push(user.login);
     } catch (err) {
       files.delete(user.login);
