@@ -3,11 +3,10 @@
 // qemu-user: `once` writes the identity files, `run` answers Python's xmlrpc.client GetSSHKeys
 // over TCP and the Unix socket.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { copyTree, goodTrees, projectDir, tempDir, type FixtureTree } from '../helpers/fixtures.js';
+import { startInstalledRun } from '../helpers/installed.js';
 import { must, run } from './container.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(projectDir, 'package.json'), 'utf8')) as { version: string };
@@ -69,26 +68,7 @@ async function exercise(t: import('ava').ExecutionContext, root: string): Promis
   t.is(fs.readFileSync(path.join(root, 'etc/slicename'), 'utf8'), fixture.expected.slicename);
   for (const gid of ['etc/slice.gid', 'etc/node.gid']) t.regex(fs.readFileSync(path.join(root, gid), 'utf8'), /^-----BEGIN CERTIFICATE-----/);
 
-  const proc = spawn(bin, ['run', '--root', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  process.once('exit', () => proc.kill('SIGKILL'));
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line within 300 s; stderr: ${stderr}`)), 300_000);
-    readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry['msg'] === 'ready') {
-          clearTimeout(timer);
-          resolve(entry);
-        }
-      } catch {
-        // not a log line
-      }
-    });
-    void exited.then((code) => reject(new Error(`sliceid run exited ${code} before ready; stderr: ${stderr}`)));
-  });
+  const { proc, ready, exited } = await startInstalledRun(bin, root, env, 300_000);
   t.is(ready['socket'], path.join(root, 'tmp/nodemanager.api'));
   const keys = JSON.parse(await must('python3', ['-c', PY_CLIENT, String(ready['port']), String(ready['socket'])], { timeoutMs: 120_000 })) as { tcp: unknown; unix: unknown };
   t.deepEqual(keys.tcp, keys.unix);

@@ -4,13 +4,13 @@
 // initscript starts, reports, reloads and stops the daemon on that root. The system-nodejs variant
 // is built and run on this machine's node too.
 import test from 'ava';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { promisify } from 'node:util';
 import { copyTree, goodTrees, projectDir, tempDir, type FixtureTree } from '../helpers/fixtures.js';
+import { startInstalledRun } from '../helpers/installed.js';
 
 const execFileP = promisify(execFile);
 
@@ -262,38 +262,8 @@ test.serial('installed /usr/bin/sliceid: `once` on every fixture tree, with noth
   t.is((JSON.parse(res.stdout) as { configFile?: string }).configFile, path.join(root, 'etc/sliceid/sliceid.toml'));
 });
 
-interface Daemon {
-  proc: ChildProcess;
-  ready: Record<string, unknown>;
-  exited: Promise<number | null>;
-}
-
-async function startRun(bin: string, r: string, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
-  const proc = spawn(bin, ['run', '--root', r, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  process.once('exit', () => proc.kill('SIGKILL'));
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line within 30 s; stderr: ${stderr}`)), 30_000);
-    readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry['msg'] === 'ready') {
-          clearTimeout(timer);
-          resolve(entry);
-        }
-      } catch {
-        // not a log line
-      }
-    });
-    void exited.then((code) => reject(new Error(`sliceid run exited ${code} before ready; stderr: ${stderr}`)));
-  });
-  return { proc, ready, exited };
-}
-
 test.serial('installed /usr/bin/sliceid: `run` answers Python xmlrpc.client GetSSHKeys, stops on SIGTERM', async (t) => {
-  const d = await startRun(path.join(root, 'usr/bin/sliceid'), root, { PATH: '/usr/bin:/bin', SLICEID_NODE: '' });
+  const d = await startInstalledRun(path.join(root, 'usr/bin/sliceid'), root, { PATH: '/usr/bin:/bin', SLICEID_NODE: '' });
   const port = d.ready['port'] as number;
   const socket = d.ready['socket'] as string | undefined;
   t.is(socket, path.join(root, 'tmp/nodemanager.api'));
@@ -579,7 +549,7 @@ test.serial('SLICEID_RUNTIME=system: a package for the system nodejs that runs o
   const res = await run(path.join(r, 'usr/bin/sliceid'), ['once', '--root', r], { env });
   t.is(res.code, 0, res.stderr);
   t.is(fs.readFileSync(path.join(r, 'etc/slicename'), 'utf8'), primary.expected.slicename);
-  const d = await startRun(path.join(r, 'usr/bin/sliceid'), r, env);
+  const d = await startInstalledRun(path.join(r, 'usr/bin/sliceid'), r, env);
   const keys = await pyGetSshKeys(d.ready['port'] as number, d.ready['socket'] as string);
   t.deepEqual(keys.tcp, primary.expected.GetSSHKeys);
   d.proc.kill('SIGTERM');
