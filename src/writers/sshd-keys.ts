@@ -63,6 +63,18 @@ function unsafeDir(dir: string, st: fs.Stats): string | undefined {
   return undefined;
 }
 
+/** `dir`'s stat (by `stat`, following links or not); a missing directory is made 0755 first. */
+function statOrMake(dir: string, stat: (p: string) => fs.Stats): fs.Stats {
+  try {
+    return stat(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    fs.mkdirSync(dir, { mode: SSHD_KEYS_DIR_MODE });
+    fs.chmodSync(dir, SSHD_KEYS_DIR_MODE); // whatever the umask
+    return stat(dir);
+  }
+}
+
 /**
  * Check the path down to the key directory and make the directories sliceid owns
  * (`/etc/sliceid`, `/etc/sliceid/authorized_keys`): created 0755, group/other write bits of
@@ -78,28 +90,11 @@ export function prepareKeysDir(paths: NodePaths): void {
     if (d === paths.root || d === path.dirname(d)) break;
   }
   for (const dir of above) {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fs.mkdirSync(dir, { mode: SSHD_KEYS_DIR_MODE });
-      fs.chmodSync(dir, SSHD_KEYS_DIR_MODE); // whatever the umask
-      st = fs.statSync(dir);
-    }
-    const why = unsafeDir(dir, st);
+    const why = unsafeDir(dir, statOrMake(dir, fs.statSync));
     if (why) throw new UnsafePathError(why);
   }
   for (const dir of owned) {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fs.mkdirSync(dir, { mode: SSHD_KEYS_DIR_MODE });
-      fs.chmodSync(dir, SSHD_KEYS_DIR_MODE); // whatever the umask
-      st = fs.lstatSync(dir);
-    }
+    let st = statOrMake(dir, fs.lstatSync);
     if (st.isSymbolicLink()) throw new UnsafePathError(`${dir} is a symbolic link (sliceid keeps it a root-owned directory)`);
     // Ours: no group/other write, and every user may look up their file (sshd reads it as the user).
     if (st.isDirectory() && st.uid === euid() && (st.mode & 0o777 & ~0o022 | 0o755) !== (st.mode & 0o777)) {
