@@ -171,7 +171,7 @@ test.serial('`sliceid wait` returns 0 as soon as the daemon is ready, and 1 at i
   const exited = new Promise<{ code: number | null; at: number }>((resolve) => waiting.on('close', (code) => resolve({ code, at: Date.now() })));
   await announced;
   t.regex(stderr, /waiting for: .*etc\/slicename is missing/);
-  // Cheap while waiting: over 8 s its main thread is not woken once and uses no CPU tick.
+  // Cheap while waiting: over 8 s its main thread is hardly woken and uses next to no CPU.
   const sample = (): { switches: number; ticks: number } => {
     const status = fs.readFileSync(`/proc/${waiting.pid}/status`, 'utf8');
     const stat = fs.readFileSync(`/proc/${waiting.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -182,8 +182,10 @@ test.serial('`sliceid wait` returns 0 as soon as the daemon is ready, and 1 at i
   await new Promise((r) => setTimeout(r, 8000)); // the measurement window, not a synchronisation
   const after = sample();
   t.log(`while waiting 8 s: ${after.switches - before.switches} wake-ups, ${after.ticks - before.ticks} CPU ticks`);
-  t.true(after.switches - before.switches <= 2);
-  t.is(after.ticks - before.ticks, 0);
+  // A poll once a second or faster wakes it 8+ times; V8 may still finish one deferred task (a
+  // GC) in the window, which costs a wake-up or two and at most a tick.
+  t.true(after.switches - before.switches <= 5);
+  t.true(after.ticks - before.ticks <= 1);
   const d = await startDaemon(root);
   try {
     const res = await exited;
