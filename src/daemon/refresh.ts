@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 // One refresh: sources -> identity -> files, and sources -> keys -> cache.
 import type { NodePaths } from '../paths.js';
 import type { Config } from '../config.js';
@@ -5,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { KeyCache } from '../store/types.js';
 import type { SourceResult } from '../keys/types.js';
 import { refreshIdentity, type IdentityResult } from '../identity/index.js';
-import { collectKeySources, keyWatchPaths } from '../keys/collect.js';
+import { accountsFileFor, collectKeySources, keyWatchPaths } from '../keys/collect.js';
 import { ACCOUNTS_SOURCE_ID } from '../keys/accounts.js';
 import { AUTHORIZED_KEYS_PREFIX } from '../keys/authorized-keys.js';
 import { InputError } from '../errors.js';
@@ -39,9 +41,28 @@ export const META_IDENTITY_ERROR = 'identity_error';
 /** The API's listening addresses, for `status`. */
 export const META_API = 'api';
 
-/** What the identity is derived from: boot files (tmcc dirs live there too), host name, config. */
+/**
+ * What the identity is derived from (boot files, host name, config), and the accounts files
+ * there are now. Those are named from the first watch on: chokidar reports `ready` once the paths
+ * it was given are watched, but watches the directories it finds inside them (a tmcc directory)
+ * only some milliseconds later, and an accounts file first named by a later refresh was set up
+ * again while it changed; in both windows a change was lost (test/integration/sshd.test.ts).
+ */
 export function identityWatchPaths(paths: NodePaths, configFile: string | undefined): string[] {
-  return [paths.bootDir, paths.hostnameFile, ...(configFile ? [configFile] : paths.configCandidates)];
+  return [paths.bootDir, ...accountsFiles(paths), paths.hostnameFile, ...(configFile ? [configFile] : paths.configCandidates)];
+}
+
+/** `tmcc/accounts`, and `tmcc.<vnode>/accounts` of every vnode directory there is now. */
+function accountsFiles(paths: NodePaths): string[] {
+  const files = [accountsFileFor(paths)];
+  try {
+    for (const e of fs.readdirSync(paths.bootDir, { withFileTypes: true })) {
+      if (e.isDirectory() && /^tmcc\.[-\w.]+$/.test(e.name)) files.push(path.join(paths.bootDir, e.name, 'accounts'));
+    }
+  } catch {
+    // no boot directory (yet): its watch sees it arrive
+  }
+  return files;
 }
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
