@@ -173,7 +173,7 @@ export async function benchSshd(opts: { quick: boolean; note: (s: string) => voi
     const paths = nodePaths(root);
     forgetSshdKeys(paths);
     const others = ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMX897pEdvFHAgo3uOhSNWqsw+c0f4U8Fu5ucKX/1zvk ada@laptop'];
-    writeSshdKeys(paths, [{ login: 'root', keys: [...others, pub] }]);
+    await writeSshdKeys(paths, [{ login: 'root', keys: [...others, pub] }]);
 
     opts.note(`sshd: the command against node -e 0, ${calls} calls each, interleaved`);
     const [node, command, direct, binJs] = interleave(

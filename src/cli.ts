@@ -1,7 +1,6 @@
 // sliceid's command line: dispatch to one small module per command (src/commands/).
 import { pathToFileURL } from 'node:url';
-import v8 from 'node:v8';
-import { deferOptimizer } from './optimizer.js';
+import { daemonHeap } from './heap.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }> = {
   once: { summary: 'derive the identity, issue GIDs as needed, write the three files, exit', load: () => import('./commands/once.js') },
@@ -20,31 +19,6 @@ export function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
   return `usage: sliceid <command> [options]\n\ncommands:\n${lines.join('\n')}\n\ncommon options: --root DIR (node tree prefix, default /), --config FILE, --json\n`;
-}
-
-/**
- * Heap settings for the long-running daemon, made before its modules load.
- * - The young generation stays at its initial size. V8 doubles the semi-spaces under a steady
- *   request load (up to 2 x 16 MiB on 64-bit) and never gives them back; the daemon's requests
- *   leave almost nothing alive, so small semi-spaces cost little scavenging and keep ~30 MB out
- *   of the resident set. The growth factor is read each time V8 would grow the space, so it
- *   takes effect when set at run time (--max-semi-space-size is fixed when the heap is made).
- * - The old generation grows by a quarter beyond what a full GC left alive (V8's default lets a
- *   small heap grow to several times that): a load of short connections promotes some of each,
- *   and this keeps that garbage to a few MB instead of tens.
- * - V8's memory reducer (a GC some seconds after allocation stops, to give memory back) is
- *   not armed by a small heap merely growing, and when armed collects once rather than up to
- *   three times, so an idle daemon stays asleep.
- * - TurboFan is off until the API serves its first request (src/optimizer.ts).
- * A flag given to node on its command line wins.
- */
-function daemonHeap(): void {
-  const given = (flag: string): boolean => process.execArgv.some((a) => a.startsWith(flag) || a.startsWith(flag.replace('--', '--no-')));
-  if (!given('--max-semi-space-size') && !given('--semi-space-growth-factor')) v8.setFlagsFromString('--semi-space-growth-factor=1');
-  for (const flag of ['--heap-growing-percent=25', '--memory-reducer-single-gc', '--no-memory-reducer-for-small-heaps']) {
-    if (!given(flag.replace(/^--(no-)?/, '--').replace(/=.*/, ''))) v8.setFlagsFromString(flag);
-  }
-  deferOptimizer();
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -33,6 +33,8 @@ export interface NodeManagerApi {
   respond(call: MethodCall): Buffer;
   /** Answer a call as a value; throws XmlRpcFault (any other error is wrapped as 104). */
   call(methodName: string, params: XmlRpcValue[]): XmlRpcValue;
+  /** Compute the memoized answers of the current data now (after a refresh) rather than at the first call. */
+  warm(): void;
 }
 
 export interface NodeManagerOptions {
@@ -262,5 +264,9 @@ export function createNodeManager(data: NodeManagerData, opts: NodeManagerOption
     }
   }
 
-  return { methods: names(), respond, call };
+  function warm(): void {
+    for (const m of table.values()) if (m.memo && m.args === 0) respond({ methodName: m.name, params: [] });
+  }
+
+  return { methods: names(), respond, call, warm };
 }

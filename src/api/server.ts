@@ -5,12 +5,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import zlib from 'node:zlib';
 import path from 'node:path';
 import Koa from 'koa';
 import { silentLogger, type Logger } from '../log.js';
 import { encodeFault } from '../xmlrpc/encode.js';
-import { decodeMethodCall } from '../xmlrpc/decode.js';
 import { FaultCode } from '../xmlrpc/fault.js';
 import { XmlRpcDecodeError, type MethodCall } from '../xmlrpc/types.js';
 import { connectionDeadlines } from './deadlines.js';
@@ -18,7 +16,7 @@ import { isLoopbackAddress, isLoopbackHost } from './loopback.js';
 
 export { isLoopbackAddress, isLoopbackHost };
 import { resolveLimits, type Limits } from './limits.js';
-import { createNodeManager } from './nodemanager.js';
+import { createNodeManager, type NodeManagerApi } from './nodemanager.js';
 import { resumeOptimizer } from '../optimizer.js';
 import type { NodeManagerData } from './types.js';
 
@@ -40,6 +38,8 @@ export interface ApiServer {
   readonly addresses: ApiAddress[];
   /** Stop listening and drop every connection; resolves within 2 s. */
   close(): Promise<void>;
+  /** Build the memoized answers for the data as it is now (the daemon calls it after a refresh). */
+  warm(): void;
 }
 
 const CLOSE_DEADLINE_MS = 2000;
@@ -135,7 +135,9 @@ function contentCoding(header: string | undefined): 'identity' | 'gzip' {
   throw new UnsupportedEncoding(`Content-Encoding ${JSON.stringify((header ?? '').slice(0, 64))} is not supported (send the body as is, or gzip)`);
 }
 
-function gunzip(body: Buffer, limit: number): Promise<Buffer> {
+/** node:zlib is loaded by the first gzip body, not at start (it costs ~0.6 MB resident). */
+async function gunzip(body: Buffer, limit: number): Promise<Buffer> {
+  const zlib = await import('node:zlib');
   return new Promise((resolve, reject) => {
     zlib.gunzip(body, { maxOutputLength: limit }, (err, out) => {
       if (!err) return resolve(out);
@@ -160,16 +162,30 @@ function decodeFault(err: unknown): Buffer {
   return encodeFault({ faultCode: FaultCode.ParseError, faultString: `parse error: ${String(err)}` });
 }
 
+/**
+ * The XML-RPC decoder (saxes and its character tables, ~1.3 MB resident) is loaded by the first
+ * request rather than at start, like the optimizing compilers (src/optimizer.ts): a node whose API
+ * is never called never holds it.
+ */
+type DecodeCall = typeof import('../xmlrpc/decode.js').decodeMethodCall;
+let decoder: Promise<DecodeCall> | undefined;
+const loadDecoder = (): Promise<DecodeCall> => (decoder ??= import('../xmlrpc/decode.js').then((m) => m.decodeMethodCall));
+
 /** The Koa app that answers XML-RPC calls from `data`. */
-export function createApiApp(data: NodeManagerData, limits: Limits, logger: Logger): Koa {
-  const nm = createNodeManager(data, { multicallMax: limits.multicallMax, logger });
+export function createApiApp(
+  data: NodeManagerData,
+  limits: Limits,
+  logger: Logger,
+  nm: NodeManagerApi = createNodeManager(data, { multicallMax: limits.multicallMax, logger }),
+): Koa {
   const app = new Koa();
   app.on('error', (err: unknown) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'API: request failed'));
   const { drainBytes } = limits;
   // Clients repeat the very same bytes (GetSSHKeys() is always one document): remember the last
   // small argument-less call so a repeat costs a byte comparison instead of a parse.
   let last: { body: Buffer; call: MethodCall } | undefined;
-  const decode = (body: Buffer): MethodCall => {
+  let decodeMethodCall: DecodeCall | undefined;
+  const decode = (body: Buffer, decodeMethodCall: DecodeCall): MethodCall => {
     if (last && last.body.equals(body)) return last.call;
     const call = decodeMethodCall(body, limits.decode);
     if (body.length <= 1024 && call.params.length === 0) last = { body: Buffer.from(body), call: Object.freeze({ ...call, params: Object.freeze([]) as unknown as [] }) };
@@ -210,7 +226,7 @@ export function createApiApp(data: NodeManagerData, limits: Limits, logger: Logg
     }
     let reply: Buffer;
     try {
-      reply = nm.respond(decode(body));
+      reply = nm.respond(decode(body, (decodeMethodCall ??= await loadDecoder())));
     } catch (err) {
       logger.debug({ err: (err as Error).message }, 'API: request refused');
       reply = decodeFault(err);
@@ -333,7 +349,8 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
     }
   }
 
-  const callback = createApiApp(opts.data, limits, logger).callback();
+  const nm = createNodeManager(opts.data, { multicallMax: limits.multicallMax, logger });
+  const callback = createApiApp(opts.data, limits, logger, nm).callback();
   const deadlines = connectionDeadlines(limits);
   const servers: http.Server[] = [];
   const sockets = new Set<net.Socket>();
@@ -445,5 +462,6 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
   return {
     addresses,
     close: () => (closed ??= closeAll()),
+    warm: () => nm.warm(),
   };
 }

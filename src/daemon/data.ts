@@ -16,7 +16,8 @@ export class NodeView implements NodeManagerData {
   private slice: SliceFacts | undefined;
   private generation = 0;
   private uidMemo: { version: number; uid: number | undefined } | undefined;
-  private listedMemo: { from: readonly string[]; listed: readonly string[] } | undefined;
+  /** Weakly held, like the cache's own memo (src/store/cache.ts): the API keeps the encoded answer. */
+  private listedMemo: WeakRef<{ from: readonly string[]; listed: readonly string[] }> | undefined;
 
   /** `keyTypes`: which cached keys GetSSHKeys (and GetRecord's `keys`) list ([api] getsshkeys_key_types). */
   constructor(
@@ -39,8 +40,12 @@ export class NodeView implements NodeManagerData {
   sliceKeys(): readonly string[] {
     if (!this.slice) return [];
     const all = this.cache.sliceKeys();
-    if (this.listedMemo?.from !== all) this.listedMemo = { from: all, listed: Object.freeze(listKeys(all, this.keyTypes).listed) };
-    return this.listedMemo.listed;
+    let memo = this.listedMemo?.deref();
+    if (memo?.from !== all) {
+      memo = { from: all, listed: Object.freeze(listKeys(all, this.keyTypes).listed) };
+      this.listedMemo = new WeakRef(memo);
+    }
+    return memo.listed;
   }
 
   sliceUid(): number | undefined {

@@ -26,14 +26,14 @@ function run(entry: string[], ...args: string[]): { code: number | null; stdout:
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function node(): string {
+async function node(): Promise<string> {
   const root = tempDir();
-  writeSshdKeys(nodePaths(root), [{ login: 'ada', keys: [ED, RSA] }]);
+  await writeSshdKeys(nodePaths(root), [{ login: 'ada', keys: [ED, RSA] }]);
   return root;
 }
 
-test('prints the key file exactly; an unknown user or no key directory: nothing, exit 0', (t) => {
-  const root = node();
+test('prints the key file exactly; an unknown user or no key directory: nothing, exit 0', async (t) => {
+  const root = await node();
   for (const [label, entry] of entries) {
     t.deepEqual(run(entry, 'ada', '--root', root), { code: 0, stdout: `${ED}\n${RSA}\n`, stderr: '' }, label);
     t.deepEqual(run(entry, 'nobody', '--root', root), { code: 0, stdout: '', stderr: '' }, label);
@@ -41,8 +41,8 @@ test('prints the key file exactly; an unknown user or no key directory: nothing,
   }
 });
 
-test('a name that is not a login reads nothing, even where a file of that name exists', (t) => {
-  const root = node();
+test('a name that is not a login reads nothing, even where a file of that name exists', async (t) => {
+  const root = await node();
   const dir = nodePaths(root).sshdKeysDir;
   fs.writeFileSync(path.join(root, 'etc', 'secret'), 'not keys\n');
   fs.writeFileSync(path.join(dir, '.hidden'), 'not keys\n');
@@ -52,8 +52,8 @@ test('a name that is not a login reads nothing, even where a file of that name e
   }
 });
 
-test('a symbolic link, a FIFO, a group-writable file or directory are refused: nothing printed, exit 1', (t) => {
-  const root = node();
+test('a symbolic link, a FIFO, a group-writable file or directory are refused: nothing printed, exit 1', async (t) => {
+  const root = await node();
   const dir = nodePaths(root).sshdKeysDir;
   fs.symlinkSync(path.join(dir, 'ada'), path.join(dir, 'link'));
   execFileSync('mkfifo', [path.join(dir, 'fifo')]);
@@ -71,15 +71,15 @@ test('a symbolic link, a FIFO, a group-writable file or directory are refused: n
   t.regex(r.stderr, /authorized_keys: refused: writable by group or others/);
 });
 
-test('usage: exactly one user; --help; the common options are accepted', (t) => {
-  const root = node();
+test('usage: exactly one user; --help; the common options are accepted', async (t) => {
+  const root = await node();
   t.is(run([reader], '--root', root).code, 2);
   t.is(run([reader], 'ada', 'ben', '--root', root).code, 2);
   t.regex(run([reader], '--help').stdout, /usage: sliceid authorized-keys USER/);
   t.is(run([reader], 'ada', '--root', root, '--json', '--config', '/nonexistent').stdout, `${ED}\n${RSA}\n`);
 });
 
-test('loads no other module of ours; its login grammar and key directory are those of the rest of sliceid', (t) => {
+test('loads no other module of ours; its login grammar and key directory are those of the rest of sliceid', async (t) => {
   const roots = ['/', '/tmp/x', 'rel/tree', '/a/../b/'];
   const probe = `const m = require(${JSON.stringify(reader)});
     process.stdout.write(JSON.stringify({ loaded: Object.keys(require.cache), login: [m.KEY_FILE_LOGIN.source, m.KEY_FILE_LOGIN.flags],

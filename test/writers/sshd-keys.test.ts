@@ -18,9 +18,9 @@ function fresh(): NodePaths {
   return paths;
 }
 
-test('one 0644 file per user with keys, every key type, in 0755 directories', (t) => {
+test('one 0644 file per user with keys, every key type, in 0755 directories', async (t) => {
   const paths = fresh();
-  const out = writeSshdKeys(paths, [
+  const out = await writeSshdKeys(paths, [
     { login: 'ada', keys: [ED, RSA] },
     { login: 'ben', keys: [ECDSA] },
     { login: 'cy', keys: [] },
@@ -36,44 +36,44 @@ test('one 0644 file per user with keys, every key type, in 0755 directories', (t
   t.is(keyFileContent([]), '');
 });
 
-test('unchanged files are not rewritten; a change rewrites only that user; a user gone loses the file', (t) => {
+test('unchanged files are not rewritten; a change rewrites only that user; a user gone loses the file', async (t) => {
   const paths = fresh();
-  writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }, { login: 'ben', keys: [ECDSA] }]);
+  await writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }, { login: 'ben', keys: [ECDSA] }]);
   const inode = fs.statSync(file(paths, 'ada')).ino;
-  t.deepEqual(writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }, { login: 'ben', keys: [ECDSA] }]), { written: [], removed: [], problems: [] });
+  t.deepEqual(await writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }, { login: 'ben', keys: [ECDSA] }]), { written: [], removed: [], problems: [] });
   // A restart (nothing remembered) reads the files and still finds nothing to do.
   forgetSshdKeys(paths);
-  t.deepEqual(writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }, { login: 'ben', keys: [ECDSA] }]), { written: [], removed: [], problems: [] });
+  t.deepEqual(await writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }, { login: 'ben', keys: [ECDSA] }]), { written: [], removed: [], problems: [] });
   t.is(fs.statSync(file(paths, 'ada')).ino, inode);
-  t.deepEqual(writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }, { login: 'ben', keys: [ECDSA, RSA] }]).written, ['ben']);
+  t.deepEqual((await writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }, { login: 'ben', keys: [ECDSA, RSA] }])).written, ['ben']);
   t.is(fs.statSync(file(paths, 'ada')).ino, inode);
-  const out = writeSshdKeys(paths, [{ login: 'ben', keys: [ECDSA, RSA] }]);
+  const out = await writeSshdKeys(paths, [{ login: 'ben', keys: [ECDSA, RSA] }]);
   t.deepEqual(out.removed, ['ada']);
   t.false(fs.existsSync(file(paths, 'ada')));
 });
 
-test('a file changed or removed behind the writer is put back (directory change, or a full refresh)', (t) => {
+test('a file changed or removed behind the writer is put back (directory change, or a full refresh)', async (t) => {
   const paths = fresh();
   const users = [{ login: 'ada', keys: [ED] }, { login: 'ben', keys: [ECDSA] }];
-  writeSshdKeys(paths, users);
+  await writeSshdKeys(paths, users);
   fs.rmSync(file(paths, 'ada'));
-  t.deepEqual(writeSshdKeys(paths, users).written, ['ada']);
+  t.deepEqual((await writeSshdKeys(paths, users)).written, ['ada']);
   // Edited in place (the directory does not change): a full refresh reads every file.
   fs.writeFileSync(file(paths, 'ben'), 'ssh-ed25519 AAAA intruder\n');
-  t.deepEqual(writeSshdKeys(paths, users, true).written, ['ben']);
+  t.deepEqual((await writeSshdKeys(paths, users, true)).written, ['ben']);
   t.is(fs.readFileSync(file(paths, 'ben'), 'utf8'), `${ECDSA}\n`);
   // A file with the right content but a mode sshd refuses is rewritten too.
   fs.chmodSync(file(paths, 'ben'), 0o666);
-  t.deepEqual(writeSshdKeys(paths, users, true).written, ['ben']);
+  t.deepEqual((await writeSshdKeys(paths, users, true)).written, ['ben']);
   t.is(mode(file(paths, 'ben')), 0o644);
 });
 
-test('names that are not logins never become files; foreign entries are left alone; stale temp files go', (t) => {
+test('names that are not logins never become files; foreign entries are left alone; stale temp files go', async (t) => {
   const paths = fresh();
   fs.mkdirSync(paths.sshdKeysDir, { recursive: true });
   fs.writeFileSync(path.join(paths.sshdKeysDir, 'README.txt'), 'operator notes\n');
   fs.writeFileSync(path.join(paths.sshdKeysDir, '.ada.0123456789ab.tmp'), 'half');
-  const out = writeSshdKeys(paths, [
+  const out = await writeSshdKeys(paths, [
     { login: '../../etc/passwd', keys: [ED] },
     { login: '..', keys: [ED] },
     { login: 'a/b', keys: [ED] },
@@ -86,37 +86,55 @@ test('names that are not logins never become files; foreign entries are left alo
   t.false(fs.existsSync(path.join(paths.root, 'etc/passwd')));
 });
 
-test('modes of its own directories are fixed; an unsafe directory above them is refused, nothing written', (t) => {
+test('modes of its own directories are fixed; an unsafe directory above them is refused, nothing written', async (t) => {
   const paths = fresh();
   fs.mkdirSync(paths.sshdKeysDir, { recursive: true });
   fs.chmodSync(paths.sshdKeysDir, 0o777);
   fs.chmodSync(path.dirname(paths.sshdKeysDir), 0o770);
-  writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }]);
+  await writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }]);
   t.is(mode(paths.sshdKeysDir), 0o755);
   t.is(mode(path.dirname(paths.sshdKeysDir)), 0o755);
 
   const other = fresh();
   fs.mkdirSync(path.join(other.root, 'etc'), { mode: 0o775 });
   fs.chmodSync(path.join(other.root, 'etc'), 0o775);
-  const err = t.throws(() => writeSshdKeys(other, [{ login: 'ada', keys: [ED] }]), { instanceOf: UnsafePathError });
+  const err = await t.throwsAsync(() => writeSshdKeys(other, [{ login: 'ada', keys: [ED] }]), { instanceOf: UnsafePathError });
   t.regex(err!.message, /\/etc is writable by group or others \(mode 0775/);
   t.false(fs.existsSync(other.sshdKeysDir));
 });
 
-test('a symbolic link in place of its directory is refused', (t) => {
+test('a symbolic link in place of its directory is refused', async (t) => {
   const paths = fresh();
   const elsewhere = tempDir();
   fs.mkdirSync(path.join(paths.root, 'etc/sliceid'), { recursive: true });
   fs.symlinkSync(elsewhere, paths.sshdKeysDir);
-  t.throws(() => writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }]), { instanceOf: UnsafePathError, message: /symbolic link/ });
+  await t.throwsAsync(() => writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }]), { instanceOf: UnsafePathError, message: /symbolic link/ });
   t.deepEqual(fs.readdirSync(elsewhere), []);
 });
 
-test('a directory where a user file should be is replaced by the file', (t) => {
+test('a directory where a user file should be is replaced by the file', async (t) => {
   const paths = fresh();
   fs.mkdirSync(file(paths, 'ada'), { recursive: true });
   fs.mkdirSync(file(paths, 'old'), { recursive: true });
-  const out = writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }]);
+  const out = await writeSshdKeys(paths, [{ login: 'ada', keys: [ED] }]);
   t.deepEqual(out, { written: ['ada'], removed: ['old'], problems: [] });
   t.is(fs.readFileSync(file(paths, 'ada'), 'utf8'), `${ED}\n`);
+});
+
+test('a large first pass yields to the event loop between files and still writes every user', async (t) => {
+  const paths = fresh();
+  const users = Array.from({ length: 1200 }, (_, i) => ({ login: `u${i}`, keys: [ED] }));
+  let turns = 0;
+  let writing = true;
+  const tick = (): void => {
+    turns++;
+    if (writing) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const out = await writeSshdKeys(paths, users);
+  writing = false;
+  t.is(out.written.length, 1200);
+  t.is(fs.readdirSync(paths.sshdKeysDir).length, 1200);
+  // The event loop turned during the pass (a synchronous pass would leave one turn at most).
+  t.true(turns >= 3, `${turns} turns`);
 });
