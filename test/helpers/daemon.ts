@@ -47,10 +47,10 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cli?: st
   });
 }
 
-export async function startDaemon(root: string, extra: string[] = [], timeoutMs = 60000, cli = cliPath): Promise<RunningDaemon> {
+export async function startDaemon(root: string, extra: string[] = [], timeoutMs = 60000, cli = cliPath, env: NodeJS.ProcessEnv = process.env): Promise<RunningDaemon> {
   const proc = spawn(process.execPath, [cli, 'run', '--root', root, '--port', '0', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SLICEID_LOG_LEVEL: 'debug' },
+    env: { ...env, SLICEID_LOG_LEVEL: 'debug' },
   });
   const logs: LogLine[] = [];
   const waiters = new Set<{ pred: (l: LogLine) => boolean; from: number; resolve: (l: LogLine) => void }>();

@@ -3,6 +3,8 @@
 // packages resolve from node_modules), then run as the package would.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
 import { copyTree, ownFixtures, projectDir, tempDir } from '../helpers/fixtures.js';
@@ -18,15 +20,52 @@ test.before(() => {
 });
 test.after.always(() => fs.rmSync(outdir, { recursive: true, force: true }));
 
-test('one entry and one file per command; mime-db is read from node_modules, once', (t) => {
+test('one entry and one file per command; mime-db reduced to the types the server names', (t) => {
   const files = fs.readdirSync(outdir);
   t.true(files.includes('cli.js'));
   for (const command of ['run', 'once', 'status', 'keys', 'authorized-keys', 'show-gid']) t.true(files.some((f) => f.startsWith(`${command}-`)), command);
   const all = files.map((f) => fs.readFileSync(path.join(outdir, f), 'utf8')).join('\n');
-  // "application/vnd.3gpp.pic-bw-large" is one of mime-db's entries: no copy is inside.
+  // "application/vnd.3gpp.pic-bw-large" is one of mime-db's entries: neither a copy nor a require of it.
   t.false(all.includes('vnd.3gpp.pic-bw-large'));
-  // koa's mime-types and accepts' both come from one copy that requires mime-db.
-  t.is(all.match(/\w\("mime-db"\)/g)?.length, 1);
+  t.false(/\w\("mime-db"\)/.test(all));
+  t.regex(all, /"text\/xml":\{source:"iana"/);
+});
+
+test.serial('the daemon from the bundle starts without zlib or worker_threads (their users load them when needed)', async (t) => {
+  const root = copyTree(tree);
+  const dump = path.join(tempDir(), 'loaded.json');
+  const preload = path.join(tempDir(), 'dump.cjs');
+  fs.writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(dump)}, JSON.stringify(process.moduleLoadList)));\n`);
+  const d = await startDaemon(root, ['--no-socket'], 60000, cli, { ...process.env, NODE_OPTIONS: `--require ${preload}` });
+  t.is(await d.stop(), 0);
+  const loaded = JSON.parse(fs.readFileSync(dump, 'utf8')) as string[];
+  t.true(loaded.includes('NativeModule http'), 'the list is the one of the daemon');
+  for (const m of ['zlib', 'worker_threads']) t.false(loaded.includes(`NativeModule ${m}`), m);
+});
+
+test("koa's type lookups answer the same with the bundle's mime-db subset as with the whole of it", async (t) => {
+  const { LOOKED_UP, mimeSubset } = (await import(pathToFileURL(path.join(projectDir, 'packaging', 'mime-subset.mjs')).href)) as {
+    LOOKED_UP: string[];
+    mimeSubset: (db: Record<string, unknown>) => Record<string, unknown>;
+  };
+  const fromKoa = createRequire(createRequire(path.join(projectDir, 'package.json')).resolve('koa'));
+  const mimeTypesFile = fromKoa.resolve('mime-types');
+  const db = createRequire(mimeTypesFile)('mime-db') as Record<string, unknown>;
+  // koa's own mime-types, evaluated once with each database.
+  type MimeTypes = { contentType(s: string): string | false; lookup(s: string): string | false };
+  const withDb = (database: Record<string, unknown>): MimeTypes => {
+    const mod = { exports: {} as MimeTypes };
+    const req = createRequire(mimeTypesFile);
+    new Function('require', 'module', 'exports', fs.readFileSync(mimeTypesFile, 'utf8'))((id: string) => (id === 'mime-db' ? database : req(id)), mod, mod.exports);
+    return mod.exports;
+  };
+  const full = withDb(db);
+  const subset = withDb(mimeSubset(db));
+  for (const name of LOOKED_UP) {
+    t.is(subset.contentType(name), full.contentType(name), name);
+    t.is(subset.lookup(name), full.lookup(name), name);
+  }
+  t.is(full.contentType('text'), 'text/plain; charset=utf-8');
 });
 
 test('version and once from the bundle', async (t) => {
