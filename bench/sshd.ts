@@ -1,9 +1,12 @@
 // npm run bench -- --only sshd: what sshd pays for the slice users' keys (issue 12).
 //
-// 1. `sliceid authorized-keys USER` as sshd's AuthorizedKeysCommand runs it (/usr/bin/sliceid,
-//    packaging/sliceid.sh, in a copy of the installed layout) against `node -e 0`: CPU time
-//    (utime+stime of the waited child, from this process's cutime/cstime) and wall time per call,
-//    interleaved so that a slow spell of the machine hits both.
+// 1. `sliceid authorized-keys USER` as sshd's AuthorizedKeysCommand runs it, in a copy of the
+//    installed layout, against `node -e 0`: the command the README recommends
+//    (/usr/lib/sliceid/libexec/authorized-keys, made by packaging/authorized-keys-command.sh, which
+//    starts the runtime itself) and, for comparison, `/usr/bin/sliceid authorized-keys`
+//    (packaging/sliceid.sh, a shell script). CPU time (utime+stime of the waited child, from this
+//    process's cutime/cstime) and wall time per call, interleaved so that a slow spell of the
+//    machine hits every command alike.
 // 2. A key login through a real sshd that reads the key file (AuthorizedKeysFile) against one
 //    that runs the command (AuthorizedKeysCommand): wall time per login (ssh client to exit) and
 //    the sshd's CPU per login (its cutime/cstime: the session processes and the command).
@@ -20,11 +23,17 @@ import { writeSshdKeys, forgetSshdKeys } from '../src/writers/sshd-keys.js';
 export interface SshdFigures {
   calls: number;
   node_cpu_ms: number | null;
+  /** /usr/lib/sliceid/libexec/authorized-keys (the recommended AuthorizedKeysCommand). */
   command_cpu_ms: number | null;
   cpu_ratio: number | null;
   node_wall_ms: number | null;
   command_wall_ms: number | null;
   wall_ratio: number | null;
+  /** `/usr/bin/sliceid authorized-keys` (the shell wrapper execs the runtime), for comparison. */
+  wrapper_cpu_ms: number | null;
+  wrapper_cpu_ratio: number | null;
+  wrapper_wall_ms: number | null;
+  wrapper_wall_ratio: number | null;
   /** The module itself (`node authorized-keys.cjs`, no shell wrapper), for comparison. */
   direct_cpu_ms: number | null;
   direct_wall_ms: number | null;
@@ -85,8 +94,9 @@ function freePort(): Promise<number> {
   });
 }
 
-/** The installed layout: <work>/usr/bin/sliceid (packaging/sliceid.sh) and <work>/usr/lib/sliceid. */
-function installedLayout(work: string): string {
+/** The installed layout: <work>/usr/bin/sliceid (packaging/sliceid.sh) and <work>/usr/lib/sliceid
+ * with libexec/authorized-keys (#! this node). Returns the wrapper and the command. */
+function installedLayout(work: string): { wrapper: string; command: string } {
   const lib = path.join(work, 'usr', 'lib', 'sliceid');
   fs.mkdirSync(path.join(lib, 'runtime', 'bin'), { recursive: true });
   for (const name of ['bin', 'dist', 'node_modules', 'package.json']) fs.symlinkSync(path.join(projectDir, name), path.join(lib, name));
@@ -96,7 +106,8 @@ function installedLayout(work: string): string {
   fs.mkdirSync(path.dirname(wrapper), { recursive: true });
   fs.copyFileSync(path.join(projectDir, 'packaging', 'sliceid.sh'), wrapper);
   fs.chmodSync(wrapper, 0o755);
-  return wrapper;
+  execFileSync('sh', [path.join(projectDir, 'packaging', 'authorized-keys-command.sh'), process.execPath, path.join(lib, 'libexec')]);
+  return { wrapper, command: path.join(lib, 'libexec', 'authorized-keys') };
 }
 
 interface Timed {
@@ -163,7 +174,7 @@ export async function benchSshd(opts: { quick: boolean; note: (s: string) => voi
   fs.chmodSync(work, 0o755);
   const children: Child[] = [];
   try {
-    const wrapper = installedLayout(work);
+    const { wrapper, command: commandFile } = installedLayout(work);
     const root = path.join(work, 'node');
     fs.mkdirSync(root, { mode: 0o755 });
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'host_key')]);
@@ -176,9 +187,10 @@ export async function benchSshd(opts: { quick: boolean; note: (s: string) => voi
     await writeSshdKeys(paths, [{ login: 'root', keys: [...others, pub] }]);
 
     opts.note(`sshd: the command against node -e 0, ${calls} calls each, interleaved`);
-    const [node, command, direct, binJs] = interleave(
+    const [node, command, viaWrapper, direct, binJs] = interleave(
       [
         [process.execPath, ['-e', '0']],
+        [commandFile, ['root', '--root', root]],
         [wrapper, ['authorized-keys', 'root', '--root', root]],
         [process.execPath, [path.join(projectDir, 'dist', 'src', 'commands', 'authorized-keys.cjs'), 'root', '--root', root]],
         [process.execPath, [path.join(projectDir, 'bin', 'sliceid.js'), 'authorized-keys', 'root', '--root', root]],
@@ -194,6 +206,10 @@ export async function benchSshd(opts: { quick: boolean; note: (s: string) => voi
       node_wall_ms: round(median(node!.wall), 1),
       command_wall_ms: round(median(command!.wall), 1),
       wall_ratio: r(median(command!.wall), median(node!.wall)),
+      wrapper_cpu_ms: round(viaWrapper!.cpu, 1),
+      wrapper_cpu_ratio: r(viaWrapper!.cpu, node!.cpu),
+      wrapper_wall_ms: round(median(viaWrapper!.wall), 1),
+      wrapper_wall_ratio: r(median(viaWrapper!.wall), median(node!.wall)),
       direct_cpu_ms: round(direct!.cpu, 1),
       direct_wall_ms: round(median(direct!.wall), 1),
       bin_js_cpu_ms: round(binJs!.cpu, 1),
@@ -211,7 +227,7 @@ export async function benchSshd(opts: { quick: boolean; note: (s: string) => voi
     fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     const file = await startSshd(work, 'file', [`AuthorizedKeysFile ${paths.sshdKeysDir}/%u`]);
     children.push(file.child);
-    const cmd = await startSshd(work, 'command', ['AuthorizedKeysFile none', `AuthorizedKeysCommand ${wrapper} authorized-keys %u --root ${root}`, 'AuthorizedKeysCommandUser root']);
+    const cmd = await startSshd(work, 'command', ['AuthorizedKeysFile none', `AuthorizedKeysCommand ${commandFile} %u --root ${root}`, 'AuthorizedKeysCommandUser root']);
     children.push(cmd.child);
     const key = path.join(work, 'user');
     login(key, file.port);
@@ -252,9 +268,9 @@ export function reportSshd(f: SshdFigures | null): string[] {
   if (!f) return [];
   const n = (v: number | null): string => (v === null ? 'n/a' : String(v));
   return [
-    `sshd keys (issue 12): \`sliceid authorized-keys USER\` via /usr/bin/sliceid vs node -e 0 (${f.calls} calls each)`,
+    `sshd keys (issue 12): /usr/lib/sliceid/libexec/authorized-keys USER vs node -e 0 (${f.calls} calls each)`,
     `  CPU ${n(f.command_cpu_ms)} ms vs ${n(f.node_cpu_ms)} ms = ${n(f.cpu_ratio)}x; wall ${n(f.command_wall_ms)} ms vs ${n(f.node_wall_ms)} ms = ${n(f.wall_ratio)}x `,
-    `  without the shell wrapper ${n(f.direct_cpu_ms)} ms CPU, ${n(f.direct_wall_ms)} ms wall; via bin/sliceid.js (an ES module entry) ${n(f.bin_js_cpu_ms)} ms CPU, ${n(f.bin_js_wall_ms)} ms wall`,
+    `  /usr/bin/sliceid authorized-keys (shell wrapper) ${n(f.wrapper_cpu_ms)} ms CPU = ${n(f.wrapper_cpu_ratio)}x, ${n(f.wrapper_wall_ms)} ms wall = ${n(f.wrapper_wall_ratio)}x; node authorized-keys.cjs ${n(f.direct_cpu_ms)} ms CPU, ${n(f.direct_wall_ms)} ms wall; via bin/sliceid.js (an ES module entry) ${n(f.bin_js_cpu_ms)} ms CPU, ${n(f.bin_js_wall_ms)} ms wall`,
     `  key login through sshd (median of ${f.logins}): AuthorizedKeysFile ${n(f.login_file_ms)} ms, AuthorizedKeysCommand ${n(f.login_command_ms)} ms = ${n(f.login_wall_ratio)}x; sshd CPU per login ${n(f.sshd_cpu_ms_per_login_file)} vs ${n(f.sshd_cpu_ms_per_login_command)} ms = ${n(f.sshd_cpu_ratio)}x`,
     '',
   ];

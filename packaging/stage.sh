@@ -225,6 +225,10 @@ cp bin/sliceid.js "$app/bin/"
 cp -R dist/src "$app/dist/src"
 cp -R dist/bundle "$app/dist/bundle"
 find "$app/dist" -type f ! -name '*.js' ! -name '*.cjs' -exec rm -f {} +
+# sshd's AuthorizedKeysCommand without a shell: /usr/lib/sliceid/libexec/authorized-keys starts
+# the runtime the package runs with directly (#!).
+if [ "$RUNTIME" = bundled ]; then cmd_node=/usr/lib/sliceid/runtime/bin/node; else cmd_node=/usr/bin/node; fi
+sh "$here/authorized-keys-command.sh" "$cmd_node" "$app/libexec"
 cp -R "$WORK/deps/node_modules" "$app/node_modules"
 rm -f "$app/node_modules/.package-lock.json"
 # better-sqlite3: keep the loader and the addon, drop sources and build leftovers (they name the
@@ -254,10 +258,11 @@ find "$app/node_modules" -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.ct
 find "$app/node_modules" -type f -name '.*' -exec rm -f {} +
 find "$app" -depth -type d -empty -exec rmdir {} \;
 find "$app" -type d -exec chmod 0755 {} +
-# Nothing under /usr/lib/sliceid is executed directly but node and the addon: /usr/bin/sliceid
-# runs `node bin/sliceid.js`. Plain files 0644, the entry without its `#!/usr/bin/env node`.
-find "$app" -type f ! -name '*.node' ! -path "$app/runtime/bin/node" -exec chmod 0644 {} +
-find "$app" -type f \( -name '*.node' -o -path "$app/runtime/bin/node" \) -exec chmod 0755 {} +
+# Nothing under /usr/lib/sliceid is executed directly but node, the addon and sshd's command
+# (libexec/authorized-keys): /usr/bin/sliceid runs `node bin/sliceid.js`. Plain files 0644, the
+# entry without its `#!/usr/bin/env node`.
+find "$app" -type f ! -name '*.node' ! -path "$app/runtime/bin/node" ! -path "$app/libexec/authorized-keys" -exec chmod 0644 {} +
+find "$app" -type f \( -name '*.node' -o -path "$app/runtime/bin/node" -o -path "$app/libexec/authorized-keys" \) -exec chmod 0755 {} +
 sed '1{/^#!/d;}' "$app/bin/sliceid.js" >"$app/bin/sliceid.js.tmp"
 mv "$app/bin/sliceid.js.tmp" "$app/bin/sliceid.js"
 chmod 0644 "$app/bin/sliceid.js"
@@ -275,6 +280,7 @@ fi
 # The staged tree must run with the runtime it will run with.
 if [ "$RUNTIME" = bundled ]; then
   target_node "$app/runtime" "$app/bin/sliceid.js" --version >/dev/null || die "staged CLI does not start with the bundled runtime"
+  target_node "$app/runtime" "$app/libexec/authorized-keys" --help >/dev/null || die "staged authorized-keys command does not start with the bundled runtime"
 fi
 
 # What the packagers need to know: runtime version, architecture names, the newest glibc and

@@ -1,5 +1,6 @@
 // `sliceid authorized-keys USER` (compiled, in dist/): reads USER's key file and nothing else,
-// through every entry point (the CommonJS module itself, bin/sliceid.js, src/cli.ts).
+// through every entry point (the CommonJS module itself, the executable the package installs as
+// /usr/lib/sliceid/libexec/authorized-keys, bin/sliceid.js, src/cli.ts).
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,14 +16,21 @@ const bin = path.join(projectDir, 'bin', 'sliceid.js');
 const ED = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMX897pEdvFHAgo3uOhSNWqsw+c0f4U8Fu5ucKX/1zvk ada@laptop';
 const RSA = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC0 ada@desk';
 
+// The packaged executable: the module behind `#!` this node (packaging/authorized-keys-command.sh).
+const libexec = path.join(tempDir(), 'libexec');
+execFileSync('sh', [path.join(projectDir, 'packaging', 'authorized-keys-command.sh'), process.execPath, libexec]);
+
+/** [label, argv before the user's arguments]; an argv starting with '' is an executable of its own. */
 const entries: Array<[string, string[]]> = [
   ['the CommonJS module', [reader]],
+  ['libexec/authorized-keys (#!)', ['', path.join(libexec, 'authorized-keys')]],
   ['bin/sliceid.js', [bin, 'authorized-keys']],
   ['src/cli.ts', [cliPath, 'authorized-keys']],
 ];
 
 function run(entry: string[], ...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [...entry, ...args], { encoding: 'utf8', timeout: 20000 });
+  const [cmd, argv] = entry[0] === '' ? [entry[1]!, [...entry.slice(2), ...args]] : [process.execPath, [...entry, ...args]];
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 20000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

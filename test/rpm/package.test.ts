@@ -148,6 +148,8 @@ test.serial('rpm -qlp / --dump: the layout, modes and config files', async (t) =
     ['/usr/lib/sliceid/runtime/bin/node', '100755'],
     ['/usr/lib/sliceid/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '100755'],
     ['/usr/bin/sliceid', '100755'],
+    ['/usr/lib/sliceid/libexec/authorized-keys', '100755'],
+    ['/usr/lib/sliceid/libexec/package.json', '100644'],
     ['/etc/sliceid', '40755'],
     ['/etc/sliceid/sliceid.toml', '100644', 'cn'],
     ['/etc/sysconfig/sliceid', '100644', 'cn'],
@@ -277,6 +279,22 @@ test.serial('installed /usr/bin/sliceid: `run` answers Python xmlrpc.client GetS
   t.true(Date.now() - t0 < 2000, `stopped in ${Date.now() - t0} ms`);
   t.true(fs.lstatSync(socket!).isSocket(), 'the socket file stays (the path is never free for someone else)');
   t.false(fs.existsSync(path.join(root, 'var/run/sliceid.pid')), 'pidfile removed');
+});
+
+test.serial("installed libexec/authorized-keys: starts the bundled runtime itself (#!) and prints what `sliceid authorized-keys` prints", async (t) => {
+  const command = path.join(root, 'usr/lib/sliceid/libexec/authorized-keys');
+  t.is(fs.readFileSync(command, 'utf8').split('\n')[0], '#!/usr/lib/sliceid/runtime/bin/node');
+  // The #! names the runtime at its installed place; in this scratch root it is started by hand.
+  const runtime = path.join(root, 'usr/lib/sliceid/runtime/bin/node');
+  const logins = fs.readdirSync(path.join(root, 'etc/sliceid/authorized_keys'));
+  t.true(logins.length > 0, 'the daemon wrote key files');
+  for (const login of [...logins, 'nobody-here']) {
+    const direct = await run(runtime, [command, login, '--root', root], { env: {} });
+    const wrapped = await run(path.join(root, 'usr/bin/sliceid'), ['authorized-keys', login, '--root', root], { env: { PATH: '/nonexistent' } });
+    t.is(direct.code, 0, direct.stderr);
+    t.is(direct.stdout, wrapped.stdout, login);
+    if (login !== 'nobody-here') t.is(direct.stdout, fs.readFileSync(path.join(root, 'etc/sliceid/authorized_keys', login), 'utf8'));
+  }
 });
 
 test.serial('initscript and wrapper: sh -n and checkbashisms', async (t) => {
