@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import Database from 'better-sqlite3';
+import { nativeBinding } from './addon.js';
 import type { Logger } from '../log.js';
 import type { SliceUser, SourceId, SourceResult, SourceStatus } from '../keys/types.js';
 import { formatWhere } from '../errors.js';
@@ -103,7 +104,7 @@ function openAt(file: string, readonly: boolean): Database.Database {
     fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
     fs.chmodSync(file, 0o600);
   }
-  const db = new Database(file, { readonly, fileMustExist: readonly, timeout: BUSY_TIMEOUT_MS });
+  const db = new Database(file, { readonly, fileMustExist: readonly, timeout: BUSY_TIMEOUT_MS, nativeBinding: nativeBinding() });
   try {
     setUp(db, readonly);
     return db;
@@ -114,7 +115,7 @@ function openAt(file: string, readonly: boolean): Database.Database {
 }
 
 function memoryDb(): Database.Database {
-  const db = new Database(':memory:');
+  const db = new Database(':memory:', { nativeBinding: nativeBinding() });
   setUp(db, false);
   return db;
 }
