@@ -5,6 +5,7 @@ import { livePid } from '../fs/pidfile.js';
 import { hookReport, describeRun, pendingHooks, type HookReport } from '../hooks/report.js';
 import { openExistingCache, cachedIdentity } from './cache-read.js';
 import { command, setup, UsageError } from './common.js';
+import { isoTime } from '../time.js';
 
 const USAGE = 'usage: sliceid hooks [run] [--root DIR] [--config FILE] [--json]\n';
 
@@ -38,7 +39,7 @@ function format(report: HookReport, current: { urn: string; slicename: string } 
   for (const [urn, slice] of Object.entries(records.slices)) {
     row('slice', `${slice.slicename}  ${urn}${current?.urn === urn ? '  (current)' : ''}`);
     for (const [name, run] of Object.entries(slice.hooks)) {
-      row('', `  ${name.padEnd(width)}  ${new Date(run.at).toISOString()}  ${describeRun(run)}  ${run.durationMs} ms`);
+      row('', `  ${name.padEnd(width)}  ${isoTime(run.at)}  ${describeRun(run)}  ${run.durationMs} ms`);
     }
   }
   return `${lines.join('\n')}\n`;

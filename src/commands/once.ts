@@ -2,6 +2,7 @@
 import { formatWhere, type Where } from '../errors.js';
 import { refreshIdentity, type IdentityResult } from '../identity/index.js';
 import { command, setup } from './common.js';
+import { isoTime } from '../time.js';
 
 const USAGE = 'usage: sliceid once [--root DIR] [--config FILE] [--json] [--no-geni-get]\n';
 
@@ -35,7 +36,7 @@ export function summary(r: IdentityResult, configFile?: string): string {
     ['config', configFile ?? 'none (defaults)'],
     ['issued', r.issued.length ? r.issued.join(', ') : 'nothing (GIDs current)'],
     ['files written', r.written.length ? r.written.join(', ') : 'none (unchanged)'],
-    ['next renewal', r.nextRenewal.toISOString()],
+    ['next renewal', isoTime(r.nextRenewal)],
     ...(r.setAside ? [['state', `${r.setAside.message}; the old state is in ${r.setAside.dir}`] as [string, string]] : []),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

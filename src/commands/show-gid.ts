@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { parseGidChain, verifyGidChain, type GidInfo } from '../identity/gid.js';
 import { UsageError, command } from './common.js';
+import { isoTime } from '../time.js';
 
 const USAGE = 'usage: sliceid show-gid FILE [--json]\n';
 
@@ -35,7 +36,7 @@ function render(file: string, chain: readonly GidInfo[], check: ReturnType<typeo
       `  subject    CN=${g.cn ?? '(none)'}`,
       `  issuer     CN=${g.issuerCn ?? '(none)'}`,
       `  serial     ${g.serial}`,
-      `  valid      ${g.notBefore.toISOString()} to ${g.notAfter.toISOString()}`,
+      `  valid      ${isoTime(g.notBefore)} to ${isoTime(g.notAfter)}`,
       `  CA         ${g.ca ? 'TRUE' : 'FALSE'}`,
       `  extensions ${g.extensions.map((e) => (e.endsWith('!') ? `${e.slice(0, -1)} (critical)` : e)).join(', ')}`,
     );

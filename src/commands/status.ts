@@ -17,6 +17,7 @@ import { nodeHookProblems } from '../hooks/report.js';
 import { loadConfig } from '../config.js';
 import { DEFAULT_KEY_TYPE_SETTING, listKeys, listingReport, type KeyTypeSetting } from '../api/key-listing.js';
 import { sshdState, type SshdState } from '../sshd/effective.js';
+import { isoTime } from '../time.js';
 
 const USAGE = 'usage: sliceid status [--root DIR] [--json]\n';
 
@@ -219,7 +220,7 @@ function runningFaults(paths: NodePaths): string[] {
 function ago(ms: number | undefined): string {
   if (ms === undefined) return 'never';
   const s = Math.round((Date.now() - ms) / 1000);
-  return `${new Date(ms).toISOString()} (${s < 120 ? `${s} s` : `${Math.round(s / 60)} min`} ago)`;
+  return `${isoTime(ms)} (${s < 120 ? `${s} s` : `${Math.round(s / 60)} min`} ago)`;
 }
 
 export function formatStatus(r: StatusReport): string {

@@ -13,6 +13,7 @@ import { AUTHORIZED_KEYS_PREFIX } from '../keys/authorized-keys.js';
 import { InputError } from '../errors.js';
 import type { ShrinkGuard } from './shrink.js';
 import { writeSshdKeys } from '../writers/sshd-keys.js';
+import { isoTime, monotonicMs } from '../time.js';
 
 export interface RefreshOutcome {
   readonly identity: IdentityResult | undefined;
@@ -78,7 +79,7 @@ export async function refreshOnce(
   geniGet: boolean,
   served?: (outcome: RefreshOutcome) => void,
 ): Promise<RefreshOutcome> {
-  const started = performance.now();
+  const started = monotonicMs();
   const { paths, config, cache, logger } = ctx;
   const useGeniGet = geniGet && config.geniGet.enabled;
   const faults: string[] = [];
@@ -106,10 +107,11 @@ export async function refreshOnce(
     faults.push(identityError);
   }
   tryCache('record the identity', () => {
-    if (identity) cache.setMeta(META_IDENTITY, JSON.stringify(identity));
+    // nextRenewal as Date#toJSON would write it, without Date#toJSON (src/time.ts).
+    if (identity) cache.setMeta(META_IDENTITY, JSON.stringify({ ...identity, nextRenewal: isoTime(identity.nextRenewal) }));
     cache.setMeta(META_IDENTITY_ERROR, identityError ?? '');
   });
-  const identityMs = performance.now() - started;
+  const identityMs = monotonicMs() - started;
 
   const vnodeId = identity?.facts.vmname?.value;
   const sources = await collectKeySources(paths, { vnodeId, geniGet: useGeniGet, timeoutMs: config.geniGet.timeoutMs, logger });
@@ -156,7 +158,7 @@ export async function refreshOnce(
   }
   const users = cache.users();
   const watchPaths = [...identityWatchPaths(paths, ctx.configFile), ...keyWatchPaths(paths, vnodeId, users)];
-  const durationMs = Math.round((performance.now() - started) * 10) / 10;
+  const durationMs = Math.round((monotonicMs() - started) * 10) / 10;
   const keys = cache.sliceKeys().length;
   const filesChanged = identity ? identity.written.length > 0 : false;
   changed ||= filesChanged;
@@ -194,7 +196,7 @@ export async function refreshOnce(
  * (start-up, SIGHUP) reads every file again instead of trusting what this process wrote.
  */
 async function sshdKeysStep(ctx: RefreshContext, users: ReturnType<KeyCache['users']>, full: boolean, faults: string[]): Promise<void> {
-  const started = performance.now();
+  const started = monotonicMs();
   const fault = (text: string): void => {
     ctx.logger.error(text);
     faults.push(text);
@@ -203,7 +205,7 @@ async function sshdKeysStep(ctx: RefreshContext, users: ReturnType<KeyCache['use
     const out = await writeSshdKeys(ctx.paths, users, full);
     for (const p of out.problems) fault(`sshd keys: ${p}`);
     if (out.written.length || out.removed.length) {
-      const ms = Math.round((performance.now() - started) * 10) / 10;
+      const ms = Math.round((monotonicMs() - started) * 10) / 10;
       ctx.logger.info({ dir: ctx.paths.sshdKeysDir, written: out.written.length, removed: out.removed.length, ms }, 'sshd key files updated');
     }
   } catch (err) {

@@ -4,6 +4,7 @@ import { loadConfig } from '../config.js';
 import type { NodePaths } from '../paths.js';
 import { discoverHooks, type HookSet } from './discover.js';
 import { needsRun, readHookRecords, type HookRecords, type HookRun } from './records.js';
+import { isoTime } from '../time.js';
 
 export interface HookReport {
   readonly set: HookSet;
@@ -32,7 +33,7 @@ export function hookProblems(report: HookReport, sliceUrn: string | undefined): 
     if (!run || run.outcome === 'ok') continue;
     const changed = run.hash !== hook.hash ? ' (changed since)' : '';
     problems.push(
-      `hook ${hook.name} ${describeRun(run)} for ${runs!.slicename} at ${new Date(run.at).toISOString()}${changed}; it runs again at the next start or with "sliceid hooks run"`,
+      `hook ${hook.name} ${describeRun(run)} for ${runs!.slicename} at ${isoTime(run.at)}${changed}; it runs again at the next start or with "sliceid hooks run"`,
     );
   }
   return problems;

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import type { Logger } from '../log.js';
 import type { Hook } from './discover.js';
 import type { HookRun } from './records.js';
+import { monotonicMs } from '../time.js';
 
 /** What a hook learns from its environment. */
 export interface HookContext {
@@ -106,8 +107,8 @@ export function runHook(hook: Hook, ctx: HookContext, opts: RunOptions): Running
   const maxOutput = opts.maxOutputBytes ?? MAX_OUTPUT_BYTES;
   const grace = opts.killGraceMs ?? 5000;
   const at = Date.now();
-  const started = performance.now();
-  const duration = (): number => Math.round(performance.now() - started);
+  const started = monotonicMs();
+  const duration = (): number => Math.round(monotonicMs() - started);
   let abort = (): void => {};
 
   const result = new Promise<HookRun>((resolve) => {

@@ -9,6 +9,7 @@ import { readIfExists } from '../fs/atomic.js';
 import { buildGid, generateRsaKey, gidCommonName, parseGid, signedBy, splitPem, type GidInfo, DAY_MS } from './gid.js';
 import { authorityUrn, hrnIsAuthorityOf, urnToHrn } from './names.js';
 import { uuidV5 } from './uuid.js';
+import { isoTime } from '../time.js';
 
 export interface Authority {
   readonly kind: 'local' | 'operator';
@@ -144,7 +145,7 @@ export function operatorAuthority(files: { cert: string; key: string }, now: Dat
     throw new InputError({ source: files.cert }, info.urn ?? info.cn ?? '', 'is not an authority GID: its subjectAltName must carry a URN urn:publicid:IDN+<authority>+authority+sa');
   }
   if (!info.ca) throw new InputError({ source: files.cert }, info.urn, 'is not a CA certificate (basicConstraints CA:TRUE)');
-  if (now > info.notAfter) throw new InputError({ source: files.cert }, info.urn, `expired on ${info.notAfter.toISOString()}`);
+  if (now > info.notAfter) throw new InputError({ source: files.cert }, info.urn, `expired on ${isoTime(info.notAfter)}`);
   return { kind: 'operator', urn: info.urn, hrn: info.hrn, cert: blocks[0]!, chain: blocks.join(''), key: keyText, info };
 }
 

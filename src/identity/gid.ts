@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import type forge from 'node-forge';
 import { parseUrn, urnToHrn, hrnIsAuthorityOf } from './names.js';
+import { isoTime } from '../time.js';
 
 type Forge = typeof forge;
 let forgeMemo: Forge | undefined;
@@ -468,8 +469,8 @@ export function verifyGidChain(chain: readonly GidInfo[], now: Date = new Date()
     }
     if (gid.subjectAttributes !== 1) warnings.push(`${label}: subject has ${gid.subjectAttributes} attributes, not exactly CN`);
     if (!gid.uuid) warnings.push(`${label}: no urn:uuid: in subjectAltName`);
-    if (now < gid.notBefore) problems.push(`${label}: not valid before ${gid.notBefore.toISOString()}`);
-    if (now > gid.notAfter) problems.push(`${label}: expired ${gid.notAfter.toISOString()}`);
+    if (now < gid.notBefore) problems.push(`${label}: not valid before ${isoTime(gid.notBefore)}`);
+    if (now > gid.notAfter) problems.push(`${label}: expired ${isoTime(gid.notAfter)}`);
     const parent = chain[i + 1];
     if (!parent) return;
     const plabel = `certificate ${i + 2} (${parent.hrn ?? parent.cn ?? 'unnamed'})`;

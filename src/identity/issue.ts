@@ -29,6 +29,7 @@ import { buildGid, generateRsaKey, gidCommonName, newSerial, parseGid, signedBy,
 import type { Identity } from './types.js';
 import { urnToHrn } from './names.js';
 import { sliceUuid } from './uuid.js';
+import { isoTime } from '../time.js';
 
 const KEEP_SERIALS = 64;
 
@@ -106,8 +107,8 @@ function summary(info: GidInfo, issuer: Pick<Authority, 'hrn' | 'kind'> | undefi
     hrn: info.hrn!,
     uuid: info.uuid!,
     serial: info.serial,
-    notBefore: info.notBefore.toISOString(),
-    notAfter: info.notAfter.toISOString(),
+    notBefore: isoTime(info.notBefore),
+    notAfter: isoTime(info.notAfter),
     ca: info.ca,
     issuer: issuer ? issuer.hrn : info.hrn!,
     issuerKind: issuer ? issuer.kind : 'self',

@@ -23,6 +23,7 @@ import type { NodePaths } from '../paths.js';
 import { readFirstLine } from '../sources/emulab.js';
 import { NODE_NAME_RE, parseUrn } from './names.js';
 import type { Identity } from './types.js';
+import { isoTime } from '../time.js';
 
 export interface NodeMarks {
   readonly node: string;
@@ -158,7 +159,7 @@ export function adoptState(paths: NodePaths, marks: NodeMarks, opts: AdoptOption
   }
   const why = from === undefined ? ` (${differs[0]})` : from === on ? ` (${differs.join(', ')} ${differs.length > 1 ? 'differ' : 'differs'})` : '';
   const message = from === undefined ? `state of an unknown node on ${on}${why}: issued anew` : `state of ${from} on ${on}${why}: issued anew`;
-  const note: SetAsideNote = { at: opts.now.toISOString(), from, on, differs, dir, keysRemoved, message };
+  const note: SetAsideNote = { at: isoTime(opts.now), from, on, differs, dir, keysRemoved, message };
   opts.logger?.warn({ from, on, differs, setAside: dir, keysRemoved }, message);
   return note;
 }
@@ -193,7 +194,7 @@ export function isInside(file: string, entry: string): boolean {
 function setAsideDir(stateDir: string, now: Date): string {
   const parent = path.join(stateDir, SET_ASIDE_DIR);
   ensureDir(parent, 0o700);
-  const stamp = `${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
+  const stamp = `${isoTime(now).slice(0, 19).replace(/[-:]/g, '')}Z`;
   for (let i = 1; ; i++) {
     const dir = path.join(parent, i === 1 ? stamp : `${stamp}.${i}`);
     try {
@@ -244,7 +245,7 @@ export function writeNodeRecord(paths: NodePaths, marks: NodeMarks, opts: { now:
     node: marks.node,
     ...(marks.nodeuuid ? { nodeuuid: marks.nodeuuid } : {}),
     ...(marks.machineId ? { machineId: marks.machineId } : {}),
-    since: same ? found.record.since : opts.now.toISOString(),
+    since: same ? found.record.since : isoTime(opts.now),
     ...(opts.setAside ? { setAside: opts.setAside } : {}),
   };
   ensureDir(paths.stateDir, 0o700);

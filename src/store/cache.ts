@@ -15,6 +15,7 @@ import { formatWhere } from '../errors.js';
 import { GENI_USER_PRIORITY } from '../keys/geni-user.js';
 import { MAX_REFRESHES, SchemaError, migrate, checkSchema, schemaVersion, SCHEMA_VERSION } from './schema.js';
 import type { ApplyOutcome, KeyCache, OpenCacheOptions, RefreshRecord, SourceState, UserView } from './types.js';
+import { isoTime } from '../time.js';
 
 export const BUSY_TIMEOUT_MS = 5000;
 
@@ -121,7 +122,7 @@ function memoryDb(): Database.Database {
 }
 
 function stamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return isoTime(new Date()).replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
 /** Move the database and its side files out of the way; returns the new name. */
@@ -208,7 +209,7 @@ function problemsSummary(result: SourceResult): string | undefined {
 }
 
 function when(ms: number): string {
-  return new Date(ms).toISOString();
+  return isoTime(ms);
 }
 
 class SqliteKeyCache implements KeyCache {
