@@ -6,38 +6,42 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
-let collect: (() => void) | undefined;
+/** gc() in a context of its own, made only when natives syntax is not available. */
+let contextGc: (() => void) | undefined;
 
 /**
- * V8's full collection without starting node with --expose-gc: %CollectGarbage, compiled in this
- * context with natives syntax allowed for that one function. (gc() made visible to a new context
- * instead costs a second native context, ~0.3 MB, for as long as the daemon runs.)
+ * V8's full collection without starting node with --expose-gc: `%CollectGarbage`, compiled and
+ * run at once with natives syntax allowed for that moment. Not a function compiled once and kept:
+ * V8 flushes the bytecode of code that has not run for a while and compiles it again when it is
+ * next called, by then without natives syntax (a SyntaxError that stopped a refresh short). gc()
+ * exposed to a new context instead would cost a second native context (~0.3 MB) for the daemon's
+ * life: only the fallback.
  */
-function gcFunction(): () => void {
-  if (!collect) {
+function fullGc(): void {
+  if (!contextGc) {
     v8.setFlagsFromString('--allow-natives-syntax');
     try {
-      collect = vm.runInThisContext('(function collectGarbage() { %CollectGarbage(0); })') as () => void;
+      vm.runInThisContext('%CollectGarbage(0)');
+      return;
     } catch {
-      // A V8 without that runtime function: gc() in a context of its own.
-      v8.setFlagsFromString('--expose-gc');
-      collect = vm.runInNewContext('gc') as () => void;
-      v8.setFlagsFromString('--no-expose-gc');
+      // A V8 without that runtime function: the fallback below, from now on.
     } finally {
       v8.setFlagsFromString('--no-allow-natives-syntax');
     }
+    v8.setFlagsFromString('--expose-gc');
+    contextGc = vm.runInNewContext('gc') as () => void;
+    v8.setFlagsFromString('--no-expose-gc');
   }
-  return collect;
+  contextGc();
 }
 
 /** Run a full, compacting collection now; returns the heap bytes it freed. */
 export function collectGarbage(): number {
   const before = process.memoryUsage().heapUsed;
-  const gc = gcFunction();
   // Move what is alive off partly used pages, so that those pages are freed too.
   v8.setFlagsFromString('--compact-on-every-full-gc');
   try {
-    gc();
+    fullGc();
   } finally {
     v8.setFlagsFromString('--no-compact-on-every-full-gc');
   }
