@@ -108,13 +108,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       burstHeap(true);
       try {
         await refreshOnce(ctx, trigger, geniGet, (outcome) => {
-          // The parsed key sources are in the cache now; kept here until the next refresh, those
-          // of 10,000 users (their file's text, 30,000 parsed keys) held ~20 MB for nothing.
-          last = { ...outcome, sources: [] };
-          apply(last);
+          last = outcome;
+          apply(outcome);
           // The answers built now, while the refresh still holds the keys' texts, are all that
           // stays of them (src/store/cache.ts holds its memo weakly).
           api?.warm();
+          // The burst is over: the sshd key files are written under the usual settings, after a
+          // collection that frees what the refresh parsed and built (10,000 users: ~80 MB).
+          burstHeap(false);
+          if (outcome.changed) collectGarbage();
         });
       } finally {
         burstHeap(false);

@@ -5,7 +5,6 @@ import type { NodePaths } from '../paths.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { KeyCache } from '../store/types.js';
-import type { SourceResult } from '../keys/types.js';
 import { refreshIdentity, type IdentityResult } from '../identity/index.js';
 import { accountsFileFor, collectKeySources, keyWatchPaths } from '../keys/collect.js';
 import { ACCOUNTS_SOURCE_ID } from '../keys/accounts.js';
@@ -19,7 +18,6 @@ export interface RefreshOutcome {
   readonly identity: IdentityResult | undefined;
   /** Set when the identity could not be derived or written; the previous files were left in place. */
   readonly identityError: string | undefined;
-  readonly sources: readonly SourceResult[];
   readonly watchPaths: readonly string[];
   readonly changed: boolean;
   /** What went wrong in this refresh (refused input, I/O errors, deferred shrinks), for status. */
@@ -114,6 +112,54 @@ export async function refreshOnce(
   const identityMs = monotonicMs() - started;
 
   const vnodeId = identity?.facts.vmname?.value;
+  const { changed: keysChanged, confirmInMs, applied, kept } = await applyKeySources(ctx, vnodeId, useGeniGet, faults);
+  let changed = keysChanged;
+  const users = cache.users();
+  const watchPaths = [...identityWatchPaths(paths, ctx.configFile), ...keyWatchPaths(paths, vnodeId, users)];
+  const durationMs = Math.round((monotonicMs() - started) * 10) / 10;
+  const keys = cache.sliceKeys().length;
+  const filesChanged = identity ? identity.written.length > 0 : false;
+  changed ||= filesChanged;
+  const summary = `${users.length} users, ${keys} keys; applied ${applied.join(', ') || 'none'}${kept.length ? `; kept last good ${kept.join(', ')}` : ''}`;
+  tryCache('record the refresh', () => cache.recordRefresh({ at: Date.now(), trigger, durationMs, changed, summary }));
+  for (const f of faults.slice(identityError ? 1 : 0)) logger.error(f);
+  logger.info(
+    {
+      trigger,
+      durationMs,
+      identityMs: Math.round(identityMs * 10) / 10,
+      slicename: identity?.identity.slicename,
+      issued: identity?.issued,
+      written: identity?.written,
+      users: users.length,
+      keys,
+      changed,
+      stale: kept,
+      faults: faults.length ? faults : undefined,
+    },
+    'refresh',
+  );
+  const outcome = { identity, identityError, watchPaths, changed, faults, confirmInMs };
+  // What the API serves is complete from here on (`served` hands it over); sshd's key files
+  // follow, yielding to the API's requests between files (10,000 new users: ~1.5 s), and their
+  // faults join this refresh's before it counts as done.
+  served?.(outcome);
+  await sshdKeysStep(ctx, users, geniGet, faults);
+  return outcome;
+}
+
+/**
+ * Read the key sources and apply them to the cache (the shrink guard deciding what may shrink).
+ * A function of its own so that the parsed sources (10,000 users: the file's text and 30,000
+ * parsed keys) are garbage as soon as it returns, before the sshd key files are written.
+ */
+async function applyKeySources(
+  ctx: RefreshContext,
+  vnodeId: string | undefined,
+  useGeniGet: boolean,
+  faults: string[],
+): Promise<{ changed: boolean; confirmInMs: number | undefined; applied: string[]; kept: string[] }> {
+  const { paths, config, cache, logger } = ctx;
   const sources = await collectKeySources(paths, { vnodeId, geniGet: useGeniGet, timeoutMs: config.geniGet.timeoutMs, logger });
   const states = new Map(cache.sources().map((s) => [s.id, s]));
   let changed = false;
@@ -148,7 +194,11 @@ export async function refreshOnce(
       // Dropping a source loses its keys: the shrink guard confirms it like any other shrink.
       const verdict = ctx.shrinkGuard.check({ id: state.id, origin: state.origin, status: 'ok', users: [], problems: [] }, state);
       if (verdict.apply) {
-        tryCache(`drop ${state.id}`, () => (changed = cache.dropSource(state.id) || changed));
+        try {
+          changed = cache.dropSource(state.id) || changed;
+        } catch (err) {
+          faults.push(`cache: could not drop ${state.id}: ${message(err)}`);
+        }
       } else {
         kept.push(state.id);
         confirmInMs = Math.min(confirmInMs ?? Infinity, verdict.confirmInMs);
@@ -156,38 +206,7 @@ export async function refreshOnce(
       }
     }
   }
-  const users = cache.users();
-  const watchPaths = [...identityWatchPaths(paths, ctx.configFile), ...keyWatchPaths(paths, vnodeId, users)];
-  const durationMs = Math.round((monotonicMs() - started) * 10) / 10;
-  const keys = cache.sliceKeys().length;
-  const filesChanged = identity ? identity.written.length > 0 : false;
-  changed ||= filesChanged;
-  const summary = `${users.length} users, ${keys} keys; applied ${applied.join(', ') || 'none'}${kept.length ? `; kept last good ${kept.join(', ')}` : ''}`;
-  tryCache('record the refresh', () => cache.recordRefresh({ at: Date.now(), trigger, durationMs, changed, summary }));
-  for (const f of faults.slice(identityError ? 1 : 0)) logger.error(f);
-  logger.info(
-    {
-      trigger,
-      durationMs,
-      identityMs: Math.round(identityMs * 10) / 10,
-      slicename: identity?.identity.slicename,
-      issued: identity?.issued,
-      written: identity?.written,
-      users: users.length,
-      keys,
-      changed,
-      stale: kept,
-      faults: faults.length ? faults : undefined,
-    },
-    'refresh',
-  );
-  const outcome = { identity, identityError, sources, watchPaths, changed, faults, confirmInMs };
-  // What the API serves is complete from here on (`served` hands it over); sshd's key files
-  // follow, yielding to the API's requests between files (10,000 new users: ~1.5 s), and their
-  // faults join this refresh's before it counts as done.
-  served?.(outcome);
-  await sshdKeysStep(ctx, users, geniGet, faults);
-  return outcome;
+  return { changed, confirmInMs, applied, kept };
 }
 
 /**
