@@ -116,14 +116,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           // The burst is over: the sshd key files are written under the usual settings, after a
           // collection that frees what the refresh parsed and built (10,000 users: ~80 MB).
           burstHeap(false);
-          if (outcome.changed) collectGarbage();
+          // (At start the API is not up yet: one collection follows the ready line instead.)
+          if (outcome.changed && api) collectGarbage();
         });
       } finally {
         burstHeap(false);
       }
       if (!last) return;
       // Once this callback's frame (which still holds the refresh's objects) is gone.
-      if (last.changed) setImmediate(collectGarbage);
+      if (last.changed && api) setImmediate(collectGarbage);
       writeFaults(paths.faultsFile, last.faults, logger);
       if (confirmTimer) clearTimeout(confirmTimer);
       confirmTimer = undefined;
