@@ -1,6 +1,7 @@
 // OpenSSH's sshd, on a loopback port, takes its keys from sliceid: from the key files the daemon
 // keeps (AuthorizedKeysFile, StrictModes on), also while the daemon is stopped, following the
-// accounts file; and from `sliceid authorized-keys %u` (AuthorizedKeysCommand).
+// accounts file; and from `sliceid authorized-keys %u` and /usr/lib/sliceid/libexec/authorized-keys
+// (AuthorizedKeysCommand).
 import test from 'ava';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -62,7 +63,7 @@ function ssh(key: string, port: number): Promise<{ code: number | null; out: str
   });
 }
 
-test.serial('sshd AuthorizedKeysCommand `sliceid authorized-keys %u` (daemon stopped) admits the key of the key file and refuses another', async (t) => {
+test.serial('sshd AuthorizedKeysCommand (daemon stopped), `sliceid authorized-keys %u` and libexec/authorized-keys (#! node): the key of the key file is admitted, another refused', async (t) => {
   t.is(process.getuid?.(), 0, 'this test runs sshd and logs in as root: run the tests as root (CI does)');
   const root = copyTree(path.join(ownFixtures, 'emulab-pnode'));
   // sshd insists that the command and every directory above it are root-owned and not writable
@@ -74,9 +75,12 @@ test.serial('sshd AuthorizedKeysCommand `sliceid authorized-keys %u` (daemon sto
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@test`, '-f', path.join(work, name)]);
   }
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'host_key')]);
-  const command = path.join(work, 'authorized-keys');
-  fs.writeFileSync(command, `#!/bin/sh\nexec '${process.execPath}' '${cliPath}' authorized-keys "$1" --root '${root}'\n`, { mode: 0o755 });
-  fs.chmodSync(command, 0o755);
+  // The CLI (as /usr/bin/sliceid runs it), and the executable the package installs for sshd.
+  const viaCli = path.join(work, 'authorized-keys');
+  fs.writeFileSync(viaCli, `#!/bin/sh\nexec '${process.execPath}' '${cliPath}' authorized-keys "$1" --root '${root}'\n`, { mode: 0o755 });
+  fs.chmodSync(viaCli, 0o755);
+  execFileSync('sh', [path.join(projectDir, 'packaging', 'authorized-keys-command.sh'), process.execPath, path.join(work, 'libexec')]);
+  const commands = [`${viaCli} %u`, `${path.join(work, 'libexec', 'authorized-keys')} %u --root ${root}`];
 
   const pub = fs.readFileSync(path.join(work, 'good.pub'), 'utf8').trim();
   fs.appendFileSync(path.join(root, 'var/emulab/boot/tmcc/accounts'), `PUBKEY LOGIN=root KEY="${pub}"\n`);
@@ -84,37 +88,27 @@ test.serial('sshd AuthorizedKeysCommand `sliceid authorized-keys %u` (daemon sto
   t.teardown(() => d.stop());
   const keys = execFileSync(process.execPath, [cliPath, 'authorized-keys', 'root', '--root', root], { encoding: 'utf8' });
   t.is(keys.trim(), pub);
-
-  const port = await freePort();
-  fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const config = path.join(work, 'sshd_config');
-  fs.writeFileSync(config, [
-    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${path.join(work, 'host_key')}`, `PidFile ${path.join(work, 'sshd.pid')}`,
-    'AuthorizedKeysFile none', `AuthorizedKeysCommand ${command} %u`, 'AuthorizedKeysCommandUser root',
-    'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', '',
-  ].join('\n'));
-  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let sshdLog = '';
-  sshd.stderr.on('data', (b: Buffer) => (sshdLog += b.toString()));
-  t.teardown(() => void sshd.kill('SIGTERM'));
-  await until(() => canConnect(port), 10000, 'sshd to listen');
   await d.stop();
 
-  const good = await ssh(path.join(work, 'good'), port);
-  t.is(good.code, 0, `${good.out}\n${sshdLog}`);
-  t.regex(good.out, /sliceid-login-ok/);
-  const other = await ssh(path.join(work, 'other'), port);
-  t.not(other.code, 0);
-  t.notRegex(other.out, /sliceid-login-ok/);
+  for (const command of commands) {
+    const sshd = await startSshd(t, work, ['AuthorizedKeysFile none', `AuthorizedKeysCommand ${command}`, 'AuthorizedKeysCommandUser root', 'StrictModes no']);
+    const good = await ssh(path.join(work, 'good'), sshd.port);
+    t.is(good.code, 0, `${command}: ${good.out}\n${sshd.log()}`);
+    t.regex(good.out, /sliceid-login-ok/, command);
+    const other = await ssh(path.join(work, 'other'), sshd.port);
+    t.not(other.code, 0, command);
+    t.notRegex(other.out, /sliceid-login-ok/, command);
+    sshd.stop();
+  }
 });
 
 /** sshd on a free loopback port with `config` lines; resolves once it listens. */
-async function startSshd(t: { teardown(fn: () => void): void }, work: string, lines: string[]): Promise<{ port: number; log: () => string }> {
+async function startSshd(t: { teardown(fn: () => void): void }, work: string, lines: string[]): Promise<{ port: number; log: () => string; stop: () => void }> {
   const port = await freePort();
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const config = path.join(work, 'sshd_config');
+  const config = path.join(work, `sshd_config.${port}`);
   fs.writeFileSync(config, [
-    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${path.join(work, 'host_key')}`, `PidFile ${path.join(work, 'sshd.pid')}`,
+    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${path.join(work, 'host_key')}`, `PidFile ${path.join(work, `sshd.${port}.pid`)}`,
     'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', ...lines, '',
   ].join('\n'));
   const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -122,7 +116,7 @@ async function startSshd(t: { teardown(fn: () => void): void }, work: string, li
   sshd.stderr.on('data', (b: Buffer) => (log += b.toString()));
   t.teardown(() => void sshd.kill('SIGTERM'));
   await until(() => canConnect(port), 10000, 'sshd to listen');
-  return { port, log: () => log };
+  return { port, log: () => log, stop: () => void sshd.kill('SIGTERM') };
 }
 
 test.serial('sshd AuthorizedKeysFile reads the key files (StrictModes on): with the daemon stopped, a key added, a key removed', async (t) => {
