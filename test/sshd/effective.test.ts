@@ -23,6 +23,8 @@ test('sshd -T output: the files, the command, both, neither', (t) => {
   t.is(command.problem, undefined);
   t.regex(command.detail, /a Node process per login attempt/);
   t.is(classify(paths, parseSshdT(T('/etc/sliceid/authorized_keys/%u', '/usr/bin/sliceid authorized-keys %u'))).uses, 'files and command');
+  // The executable the package installs for sshd (packaging/authorized-keys-command.sh) is the command too.
+  t.is(classify(paths, parseSshdT(T('.ssh/authorized_keys', '/usr/lib/sliceid/libexec/authorized-keys %u'))).uses, 'command');
   const neither = classify(paths, parseSshdT(T('.ssh/authorized_keys .ssh/authorized_keys2', '/usr/bin/other-tool %u')));
   t.is(neither.uses, 'neither');
   t.regex(neither.problem ?? '', /AuthorizedKeysFile \.ssh\/authorized_keys \/etc\/sliceid\/authorized_keys\/%u/);
