@@ -14,11 +14,11 @@
 // up (sshd's checks of the command and of the key file).
 import fs from 'node:fs';
 import path from 'node:path';
-import net from 'node:net';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { projectDir, median, round, startChild, stopChild, tcpConnect, type Child } from './lib.js';
 import { nodePaths } from '../src/paths.js';
 import { writeSshdKeys, forgetSshdKeys } from '../src/writers/sshd-keys.js';
+import { freePort, safeParent } from '../test/helpers/sshd.js';
 
 export interface SshdFigures {
   calls: number;
@@ -63,36 +63,6 @@ const execTicks = ((): number => {
     return 100;
   }
 })();
-
-/** A directory whose every ancestor is root-owned and not group- or world-writable (sshd's rule). */
-function safeParent(): string {
-  const safe = (dir: string): boolean => {
-    for (let d = path.resolve(dir); ; d = path.dirname(d)) {
-      const st = fs.statSync(d);
-      if (st.uid !== 0 || (st.mode & 0o022) !== 0) return false;
-      if (d === path.dirname(d)) return true;
-    }
-  };
-  for (const dir of [path.join(projectDir, '.tmp'), '/run', '/var/lib']) {
-    try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-      if (safe(dir)) return dir;
-    } catch {
-      // next
-    }
-  }
-  throw new Error('no root-owned directory for sshd to accept (tried .tmp, /run, /var/lib)');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 /** The installed layout: <work>/usr/bin/sliceid (packaging/sliceid.sh) and <work>/usr/lib/sliceid
  * with libexec/authorized-keys (#! this node). Returns the wrapper and the command. */

@@ -7,6 +7,17 @@ import { projectDir } from './fixtures.js';
 
 export const cliPath = path.join(projectDir, 'dist', 'src', 'cli.js');
 
+/** The JSON lines of a log file's text (pino's lines); anything else in it is skipped. */
+export function jsonLines(text: string): Array<Record<string, unknown>> {
+  return text.split('\n').flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
 export interface LogLine {
   msg?: string;
   level?: number;

@@ -15,6 +15,16 @@ export function captureLogger(): Captured {
   return { logger, lines };
 }
 
+/** Whether a process (a hook's child) still exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Write an executable hook (mode 0755 unless given) and return its path. */
 export function writeHook(dir: string, name: string, body: string, mode = 0o755): string {
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });

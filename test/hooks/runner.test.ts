@@ -5,7 +5,7 @@ import { discoverHooks } from '../../src/hooks/discover.js';
 import { LineSplitter, runHook, SAFE_PATH, type HookContext, type RunOptions } from '../../src/hooks/runner.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { until } from '../helpers/daemon.js';
-import { captureLogger, writeHook } from './helpers.js';
+import { alive, captureLogger, writeHook } from './helpers.js';
 
 const CTX: HookContext = {
   slicename: 'p_s',
@@ -22,14 +22,6 @@ function hookIn(body: string) {
   return discoverHooks(dir).hooks[0]!;
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function run(body: string, opts: Partial<RunOptions> = {}) {
   const cap = captureLogger();

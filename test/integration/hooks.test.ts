@@ -5,19 +5,11 @@ import path from 'node:path';
 import { copyTree, ownFixtures } from '../helpers/fixtures.js';
 import { spawn } from 'node:child_process';
 import { startDaemon, getSshKeys, runCli, until, cliPath, type RunningDaemon, type LogLine } from '../helpers/daemon.js';
-import { writeHook } from '../hooks/helpers.js';
+import { alive, writeHook } from '../hooks/helpers.js';
 
 const pnode = path.join(ownFixtures, 'emulab-pnode');
 const hooksDirOf = (root: string): string => path.join(root, 'etc/sliceid/slice.d');
 const lines = (file: string): string[] => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : []);
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** A hook that writes what it saw when it started: env, /etc/slicename, the slice GID's URN, the API's answer. */
 function seenHook(root: string): string {

@@ -9,38 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { copyTree, ownFixtures, projectDir } from '../helpers/fixtures.js';
+import { freePort, safeParent } from '../helpers/sshd.js';
 import { startDaemon, until, cliPath } from '../helpers/daemon.js';
-
-/** A directory whose every ancestor is root-owned and not group- or world-writable. */
-function safeParent(): string {
-  const safe = (dir: string): boolean => {
-    for (let d = path.resolve(dir); ; d = path.dirname(d)) {
-      const st = fs.statSync(d);
-      if (st.uid !== 0 || (st.mode & 0o022) !== 0) return false;
-      if (d === path.dirname(d)) return true;
-    }
-  };
-  const candidates = [path.join(projectDir, '.tmp'), '/run', os.homedir(), '/var/lib'];
-  for (const dir of candidates) {
-    try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-      if (safe(dir)) return dir;
-    } catch {
-      // not usable; try the next
-    }
-  }
-  throw new Error(`no directory fit for sshd's AuthorizedKeysCommand among ${candidates.join(', ')}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { copyTree, goodTrees, projectDir, tempDir, type FixtureTree } from '../helpers/fixtures.js';
 import { startInstalledRun } from '../helpers/installed.js';
+import { jsonLines } from '../helpers/daemon.js';
 
 const execFileP = promisify(execFile);
 
@@ -326,17 +327,7 @@ function initEnv(r: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 function logLines(r: string): Array<Record<string, unknown>> {
   const file = path.join(r, 'var/log/sliceid.log');
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
+  return fs.existsSync(file) ? jsonLines(fs.readFileSync(file, 'utf8')) : [];
 }
 
 for (const shell of ['sh', 'bash']) {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { projectDir, ownFixtures } from '../helpers/fixtures.js';
+import { jsonLines } from '../helpers/daemon.js';
 import { encodeMethodCall } from '../../src/xmlrpc/encode.js';
 
 const ATTACKER = process.env['SLICEID_ATTACKER'] ?? 'sliceid-attacker';
@@ -174,16 +175,7 @@ function pid(t: Tree): number | undefined {
 }
 
 function logLines(t: Tree): Array<Record<string, unknown>> {
-  return fs
-    .readFileSync(t.log, 'utf8')
-    .split('\n')
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
+  return jsonLines(fs.readFileSync(t.log, 'utf8'));
 }
 
 /** The TCP port of the latest start (port 0: the system chose). */
