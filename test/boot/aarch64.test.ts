@@ -6,6 +6,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { copyTree, goodTrees, projectDir, tempDir, type FixtureTree } from '../helpers/fixtures.js';
+import { GETSSHKEYS_PY } from '../helpers/py-client.js';
 import { startInstalledRun } from '../helpers/installed.js';
 import { must, run } from './container.js';
 
@@ -38,24 +39,6 @@ function qemuNode(root: string): string {
   return file;
 }
 
-const PY_CLIENT = `
-import http.client, json, socket, sys, xmlrpc.client
-port, path = sys.argv[1], sys.argv[2]
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self):
-        http.client.HTTPConnection.__init__(self, "localhost")
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-class UnixTransport(xmlrpc.client.Transport):
-    def make_connection(self, host):
-        return UnixConnection()
-print(json.dumps({
-    "tcp": xmlrpc.client.ServerProxy("http://127.0.0.1:%s/" % port).GetSSHKeys(),
-    "unix": xmlrpc.client.ServerProxy("http://localhost/", transport=UnixTransport()).GetSSHKeys(),
-}))
-`;
-
 async function exercise(t: import('ava').ExecutionContext, root: string): Promise<void> {
   const node = path.join(root, 'usr/lib/sliceid/runtime/bin/node');
   t.regex(await must('readelf', ['-h', node]), /Machine:\s+AArch64/);
@@ -70,7 +53,7 @@ async function exercise(t: import('ava').ExecutionContext, root: string): Promis
 
   const { proc, ready, exited } = await startInstalledRun(bin, root, env, 300_000);
   t.is(ready['socket'], path.join(root, 'tmp/nodemanager.api'));
-  const keys = JSON.parse(await must('python3', ['-c', PY_CLIENT, String(ready['port']), String(ready['socket'])], { timeoutMs: 120_000 })) as { tcp: unknown; unix: unknown };
+  const keys = JSON.parse(await must('python3', ['-c', GETSSHKEYS_PY, String(ready['port']), String(ready['socket'])], { timeoutMs: 120_000 })) as { tcp: unknown; unix: unknown };
   t.deepEqual(keys.tcp, keys.unix);
   // What `sliceid keys` says from the cache the daemon filled (type filtering may vary).
   const cli = await must(bin, ['keys', '--root', root, '--json'], { env, timeoutMs: 300_000 });

@@ -12,6 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { goodTrees, projectDir, tempDir, type FixtureTree } from '../helpers/fixtures.js';
+import { GETSSHKEYS_PY } from '../helpers/py-client.js';
 import { Container, must, run, until } from './container.js';
 
 const started = Date.now();
@@ -121,27 +122,8 @@ function placeFixture(root: string): void {
   fs.writeFileSync(path.join(root, 'etc/hostname'), `${hostname}\n`);
 }
 
-// Python's xmlrpc.client inside the container, over TCP and the Unix socket.
-const PY_CLIENT = `
-import http.client, json, socket, sys, xmlrpc.client
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        http.client.HTTPConnection.__init__(self, "localhost")
-        self.unix_path = path
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.unix_path)
-class UnixTransport(xmlrpc.client.Transport):
-    def make_connection(self, host):
-        return UnixConnection("/tmp/nodemanager.api")
-print(json.dumps({
-    "tcp": xmlrpc.client.ServerProxy("http://127.0.0.1:812/").GetSSHKeys(),
-    "unix": xmlrpc.client.ServerProxy("http://localhost/", transport=UnixTransport()).GetSSHKeys(),
-}))
-`;
-
 async function getSshKeys(c: Container): Promise<{ tcp: Record<string, string>; unix: Record<string, string> }> {
-  return JSON.parse(await c.mustExec(['python3', '-c', PY_CLIENT])) as { tcp: Record<string, string>; unix: Record<string, string> };
+  return JSON.parse(await c.mustExec(['python3', '-c', GETSSHKEYS_PY, '812', '/tmp/nodemanager.api'])) as { tcp: Record<string, string>; unix: Record<string, string> };
 }
 
 /** The daemon serves: its pidfile (written once the API listens) exists and names a live process. */
@@ -250,7 +232,7 @@ for (const flavour of flavours) {
       // The socket file stays (root's, so the path is never free for another server); nothing answers.
       const sock = fs.lstatSync(c.inside('/tmp/nodemanager.api'));
       t.true(sock.isSocket() && sock.uid === 0, 'root-owned socket file kept');
-      t.not((await c.exec(['python3', '-c', PY_CLIENT])).code, 0, 'nothing answers');
+      t.not((await c.exec(['python3', '-c', GETSSHKEYS_PY, '812', '/tmp/nodemanager.api'])).code, 0, 'nothing answers');
 
       // The SysV initscript under the container's /bin/sh (dash): start, status, stop.
       const sv = (action: string) => c.exec(['/bin/sh', flavour.initscript, action], { timeoutMs: 90_000 });

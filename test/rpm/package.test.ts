@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { copyTree, goodTrees, projectDir, tempDir, type FixtureTree } from '../helpers/fixtures.js';
+import { GETSSHKEYS_PY } from '../helpers/py-client.js';
 import { startInstalledRun } from '../helpers/installed.js';
 import { jsonLines } from '../helpers/daemon.js';
 
@@ -67,31 +68,8 @@ const pkg = JSON.parse(fs.readFileSync(path.join(projectDir, 'package.json'), 'u
 const trees = goodTrees();
 const primary: FixtureTree = trees.find((t) => t.label === 'own/emulab-pnode') ?? trees[0]!;
 
-// Python's own XML-RPC client, over TCP and over the Unix socket (as NodeManager clients do).
-const PY_CLIENT = `
-import http.client, json, socket, sys, xmlrpc.client
-port, sock = sys.argv[1], sys.argv[2]
-out = {"tcp": xmlrpc.client.ServerProxy("http://127.0.0.1:%s/" % port).GetSSHKeys()}
-if sock:
-    class UnixConnection(http.client.HTTPConnection):
-        def __init__(self, path):
-            http.client.HTTPConnection.__init__(self, "localhost")
-            self.unix_path = path
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.connect(self.unix_path)
-    class UnixTransport(xmlrpc.client.Transport):
-        def __init__(self, path):
-            xmlrpc.client.Transport.__init__(self)
-            self.unix_path = path
-        def make_connection(self, host):
-            return UnixConnection(self.unix_path)
-    out["unix"] = xmlrpc.client.ServerProxy("http://localhost/", transport=UnixTransport(sock)).GetSSHKeys()
-print(json.dumps(out))
-`;
-
 async function pyGetSshKeys(port: number, socket: string | undefined): Promise<{ tcp: unknown; unix?: unknown }> {
-  return JSON.parse(await must('python3', ['-c', PY_CLIENT, String(port), socket ?? ''])) as { tcp: unknown; unix?: unknown };
+  return JSON.parse(await must('python3', ['-c', GETSSHKEYS_PY, String(port), socket ?? ''])) as { tcp: unknown; unix?: unknown };
 }
 
 interface Built {
