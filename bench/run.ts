@@ -1,5 +1,10 @@
 // npm run bench [-- --quick] [--out FILE] [--cli FILE] [--runs N] [--only api,idle,scale,cold]
 //
+// What ships is measured: `npm run bench` stages the package tree (packaging/stage.sh: the bundle
+// as its entry, better-sqlite3 built for the runtime, the Node runtime the packages carry) and
+// runs it with that runtime (--staged DIR); the references (bare node:http, `node -e 0`) run on the
+// same runtime. `node dist/bench/run.js` alone measures the checkout on the node that runs it.
+//
 // Measures sliceid beside references started in the same run and reports ratios (see
 // bench/README.md): GetSSHKeys throughput/latency against a NodeManager-style Python server and a
 // bare node:http server, start-up against `node -e 0`, RSS, idle cost, and a 10,000-user refresh.
@@ -41,6 +46,8 @@ const { values: argv } = parseArgs({
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
     cli: { type: 'string' },
+    staged: { type: 'string' },
+    runtime: { type: 'string' },
     fixture: { type: 'string' },
     runs: { type: 'string' },
     only: { type: 'string' },
@@ -48,7 +55,7 @@ const { values: argv } = parseArgs({
   },
 });
 if (argv.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [--out FILE] [--cli bin/sliceid.js] [--fixture DIR] [--runs N] [--only api,idle,scale,cold,sshd]\n');
+  process.stdout.write('usage: npm run bench [-- --quick] [--out FILE] [--staged LIBDIR] [--runtime NODE] [--cli bin/sliceid.js] [--fixture DIR] [--runs N] [--only api,idle,scale,cold,sshd]\n');
   process.exit(0);
 }
 
@@ -69,9 +76,13 @@ const CFG = {
 /** What packaging/sliceid.sh sets before it starts node (keep the two in step). */
 const DEPLOYED_ENV = { MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? '2' };
 const SECTIONS = new Set((argv.only ?? 'api,idle,scale,cold,sshd').split(',').map((s) => s.trim()));
-// What ships: bin/sliceid.js, which runs the bundle (npm run bundle; npm run bench makes it) when present.
-const CLI = path.resolve(argv.cli ?? path.join(projectDir, 'bin', 'sliceid.js'));
-const BUNDLED = !argv.cli && fs.existsSync(path.join(projectDir, 'dist', 'bundle', 'cli.js'));
+// What ships (--staged, as npm run bench passes it): the staged package tree's bin/sliceid.js, which
+// runs its bundle (marked as the package's entry), on the runtime the package carries.
+const STAGED = argv.staged ? path.resolve(argv.staged) : undefined;
+const RUNTIME = path.resolve(argv.runtime ?? (STAGED ? path.join(STAGED, 'runtime', 'bin', 'node') : process.execPath));
+const CLI = path.resolve(argv.cli ?? path.join(STAGED ?? projectDir, 'bin', 'sliceid.js'));
+const BUNDLED = !argv.cli && STAGED !== undefined && fs.existsSync(path.join(STAGED, 'dist', 'bundle', 'ENTRY'));
+const RUNTIME_VERSION = execFileSync(RUNTIME, ['--version'], { encoding: 'utf8' }).trim();
 const FIXTURE = path.resolve(argv.fixture ?? path.join(projectDir, 'test', 'fixtures', 'emulab-pnode'));
 const OUT = path.resolve(argv.out ?? path.join(projectDir, 'bench', 'results.json'));
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -108,7 +119,7 @@ type ServerLoad = { c1: LoadFigures | null; c50: LoadFigures | null };
 
 const results = {
   machine: machineInfo(),
-  config: { quick: QUICK, ...CFG, cli: path.relative(projectDir, CLI) || CLI, bundle: BUNDLED, fixture: path.relative(projectDir, FIXTURE) || FIXTURE },
+  config: { quick: QUICK, ...CFG, cli: path.relative(projectDir, CLI) || CLI, bundle: BUNDLED, runtime: { path: RUNTIME, version: RUNTIME_VERSION }, fixture: path.relative(projectDir, FIXTURE) || FIXTURE },
   api: {
     sliceid: { c1: null, c50: null } as ServerLoad,
     nm_reference: { c1: null, c50: null } as ServerLoad,
@@ -223,11 +234,11 @@ function prepareTree(): string {
 
 /** Start sliceid on root; resolves once the ready line is out, the three files exist and the port accepts. */
 async function startSliceid(root: string, label: string): Promise<Daemon & { startMs: number }> {
-  const built = argv.cli ? CLI : BUNDLED ? path.join(projectDir, 'dist', 'bundle', 'cli.js') : path.join(projectDir, 'dist', 'src', 'cli.js');
+  const built = argv.cli ? CLI : BUNDLED ? path.join(STAGED!, 'dist', 'bundle', 'cli.js') : path.join(STAGED ?? projectDir, 'dist', 'src', 'cli.js');
   if (!fs.existsSync(built)) throw new Error(`${built} does not exist: run npm run build (the daemon may not have landed yet), or pass --cli`);
   const t0 = performance.now();
   // The environment /usr/bin/sliceid (packaging/sliceid.sh) gives the daemon on a node.
-  const child = startChild(`sliceid(${label})`, process.execPath, [CLI, 'run', '--root', root, '--port', '0', '--socket', path.join(root, 'tmp', 'nodemanager.api')], {
+  const child = startChild(`sliceid(${label})`, RUNTIME, [CLI, 'run', '--root', root, '--port', '0', '--socket', path.join(root, 'tmp', 'nodemanager.api')], {
     env: DEPLOYED_ENV,
   });
   try {
@@ -368,7 +379,7 @@ async function sectionApi(d: Daemon): Promise<void> {
     refs.push(nm);
     const nmKa = startChild('nm-reference(keep-alive)', 'python3', [NM_REFERENCE, '--data', bodyFile, '--port', '0', '--keep-alive']);
     refs.push(nmKa);
-    const bare = startChild('bare-http', process.execPath, [BARE_HTTP, '--body', bodyFile, '--port', '0'], { env: DEPLOYED_ENV });
+    const bare = startChild('bare-http', RUNTIME, [BARE_HTTP, '--body', bodyFile, '--port', '0'], { env: DEPLOYED_ENV });
     refs.push(bare);
     const portOf = async (c: Child): Promise<number> => Number((await waitForLine(c, (l) => l.msg === 'ready', 20_000)).line['port']);
     const nmPort = await portOf(nm);
@@ -529,7 +540,7 @@ async function sectionCold(): Promise<void> {
     for (let i = 0; i < CFG.coldRuns; i++) {
       // node -e 0: exec to exit, spawned the same way.
       const t0 = performance.now();
-      const n = startChild('node -e 0', process.execPath, ['-e', '0']);
+      const n = startChild('node -e 0', RUNTIME, ['-e', '0']);
       await Promise.race([n.exited, sleep(30_000)]);
       if (n.exitCode === undefined) await stopChild(n, 100);
       s.node.push(round(performance.now() - t0, 2)!);
@@ -644,10 +655,10 @@ async function section(name: string, fn: () => Promise<void>): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  note(`cli ${CLI}${BUNDLED ? ' (dist/bundle)' : ''}, fixture ${FIXTURE}${QUICK ? ', --quick' : ''}`);
+  note(`cli ${CLI}${BUNDLED ? ' (dist/bundle)' : ''} on node ${RUNTIME_VERSION} (${RUNTIME}), fixture ${FIXTURE}${QUICK ? ', --quick' : ''}`);
   // Start-up first, on its own tree; then one long-running daemon for load, idle and scale.
   await section('cold', sectionCold);
-  await section('sshd', async () => void (results.sshd = await benchSshd({ quick: QUICK, note })));
+  await section('sshd', async () => void (results.sshd = await benchSshd({ quick: QUICK, note, runtime: RUNTIME })));
   if (['api', 'idle', 'scale'].some((s) => SECTIONS.has(s))) {
     let d: Daemon | undefined;
     try {

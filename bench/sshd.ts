@@ -66,17 +66,17 @@ const execTicks = ((): number => {
 
 /** The installed layout: <work>/usr/bin/sliceid (packaging/sliceid.sh) and <work>/usr/lib/sliceid
  * with libexec/authorized-keys (#! this node). Returns the wrapper and the command. */
-function installedLayout(work: string): { wrapper: string; command: string } {
+function installedLayout(work: string, runtime: string): { wrapper: string; command: string } {
   const lib = path.join(work, 'usr', 'lib', 'sliceid');
   fs.mkdirSync(path.join(lib, 'runtime', 'bin'), { recursive: true });
   for (const name of ['bin', 'dist', 'node_modules', 'package.json']) fs.symlinkSync(path.join(projectDir, name), path.join(lib, name));
   // sshd runs the command with an empty environment: the wrapper finds this node as the bundled runtime.
-  fs.symlinkSync(process.execPath, path.join(lib, 'runtime', 'bin', 'node'));
+  fs.symlinkSync(runtime, path.join(lib, 'runtime', 'bin', 'node'));
   const wrapper = path.join(work, 'usr', 'bin', 'sliceid');
   fs.mkdirSync(path.dirname(wrapper), { recursive: true });
   fs.copyFileSync(path.join(projectDir, 'packaging', 'sliceid.sh'), wrapper);
   fs.chmodSync(wrapper, 0o755);
-  execFileSync('sh', [path.join(projectDir, 'packaging', 'authorized-keys-command.sh'), process.execPath, path.join(lib, 'libexec')]);
+  execFileSync('sh', [path.join(projectDir, 'packaging', 'authorized-keys-command.sh'), runtime, path.join(lib, 'libexec')]);
   return { wrapper, command: path.join(lib, 'libexec', 'authorized-keys') };
 }
 
@@ -135,7 +135,9 @@ function login(key: string, port: number): number {
   return performance.now() - t0;
 }
 
-export async function benchSshd(opts: { quick: boolean; note: (s: string) => void }): Promise<SshdFigures> {
+/** `runtime`: the node the commands run on (npm run bench: the one the packages carry). */
+export async function benchSshd(opts: { quick: boolean; note: (s: string) => void; runtime?: string }): Promise<SshdFigures> {
+  const runtime = opts.runtime ?? process.execPath;
   const calls = opts.quick ? 30 : 60;
   const logins = opts.quick ? 10 : 30;
   if (process.getuid?.() !== 0) throw new Error('needs root (sshd, logins as root)');
@@ -144,7 +146,7 @@ export async function benchSshd(opts: { quick: boolean; note: (s: string) => voi
   fs.chmodSync(work, 0o755);
   const children: Child[] = [];
   try {
-    const { wrapper, command: commandFile } = installedLayout(work);
+    const { wrapper, command: commandFile } = installedLayout(work, runtime);
     const root = path.join(work, 'node');
     fs.mkdirSync(root, { mode: 0o755 });
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'host_key')]);
@@ -159,11 +161,11 @@ export async function benchSshd(opts: { quick: boolean; note: (s: string) => voi
     opts.note(`sshd: the command against node -e 0, ${calls} calls each, interleaved`);
     const [node, command, viaWrapper, direct, binJs] = interleave(
       [
-        [process.execPath, ['-e', '0']],
+        [runtime, ['-e', '0']],
         [commandFile, ['root', '--root', root]],
         [wrapper, ['authorized-keys', 'root', '--root', root]],
-        [process.execPath, [path.join(projectDir, 'dist', 'src', 'commands', 'authorized-keys.cjs'), 'root', '--root', root]],
-        [process.execPath, [path.join(projectDir, 'bin', 'sliceid.js'), 'authorized-keys', 'root', '--root', root]],
+        [runtime, [path.join(projectDir, 'dist', 'src', 'commands', 'authorized-keys.cjs'), 'root', '--root', root]],
+        [runtime, [path.join(projectDir, 'bin', 'sliceid.js'), 'authorized-keys', 'root', '--root', root]],
       ],
       calls,
     );

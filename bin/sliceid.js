@@ -5,9 +5,12 @@ if (process.argv[2] === 'authorized-keys') {
   const { run } = await import('../dist/src/commands/authorized-keys.cjs');
   process.exitCode = run(process.argv.slice(3));
 } else {
-  // The production bundle (npm run bundle: dist/bundle/) when it is there, else the compiled tree.
+  // A package runs its production bundle (dist/bundle), which packaging/stage.sh marks as the
+  // package's entry (dist/bundle/ENTRY). A checkout runs the tree `npm run build` compiled
+  // (dist/src): never a bundle that an earlier `npm run bundle`, bench or package build left
+  // behind, older than the sources.
   const { existsSync } = await import('node:fs');
-  const bundle = new URL('../dist/bundle/cli.js', import.meta.url);
-  const { run } = await import(existsSync(bundle) ? bundle.href : '../dist/src/cli.js');
+  const packaged = existsSync(new URL('../dist/bundle/ENTRY', import.meta.url));
+  const { run } = await import(packaged ? '../dist/bundle/cli.js' : '../dist/src/cli.js');
   run();
 }

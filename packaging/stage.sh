@@ -225,6 +225,9 @@ cp bin/sliceid.js "$app/bin/"
 cp -R dist/src "$app/dist/src"
 cp -R dist/bundle "$app/dist/bundle"
 find "$app/dist" -type f ! -name '*.js' ! -name '*.cjs' -exec rm -f {} +
+# The bundle is this package's entry (bin/sliceid.js runs it only when so marked; a checkout
+# runs its compiled tree).
+printf 'packaged by stage.sh\n' >"$app/dist/bundle/ENTRY"
 # sshd's AuthorizedKeysCommand without a shell: /usr/lib/sliceid/libexec/authorized-keys starts
 # the runtime the package runs with directly (#!).
 if [ "$RUNTIME" = bundled ]; then cmd_node=/usr/lib/sliceid/runtime/bin/node; else cmd_node=/usr/bin/node; fi

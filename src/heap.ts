@@ -14,7 +14,11 @@
 //   leaves 65.5 MB resident instead of 69.6 with the same throughput (bench/README.md).
 // - V8's memory reducer (a GC some seconds after allocation stops, to give memory back) is
 //   not armed by a small heap merely growing, and when armed collects once rather than up to
-//   three times, so an idle daemon stays asleep.
+//   three times, so an idle daemon stays asleep. V8 renamed the "once" flag: Node 20's V8 11.3
+//   has --memory-reducer-single-gc, the packages' Node 22 (V8 12.4) --memory-reducer-gc-count=1
+//   and no longer the old name (it printed "Error: unrecognized flag" on every start). A flag
+//   V8 does not know is never set: each flag below is chosen for the running V8
+//   (test/heap.test.ts runs every one of them under Node 20 and the packaged runtime).
 // - TurboFan is off until the API serves its first request (src/optimizer.ts).
 // A flag given to node on its command line wins.
 //
@@ -36,12 +40,24 @@ let ours: Array<{ tight: string; loose: string }> = [];
 
 const flagName = (flag: string): string => flag.replace(/^--(no-)?/, '--').replace(/=.*/, '');
 
+/** V8's major.minor as one comparable number (11.3 -> 1103). */
+function v8Version(version: string): number {
+  const [major, minor] = version.split('.').map(Number);
+  return (major ?? 0) * 100 + (minor ?? 0);
+}
+
+/** The memory reducer's flags for this V8 (see above): one GC when armed, none for small heaps. */
+export function memoryReducerFlags(version: string = process.versions.v8): string[] {
+  const once = v8Version(version) >= 1200 ? '--memory-reducer-gc-count=1' : '--memory-reducer-single-gc';
+  return [once, '--no-memory-reducer-for-small-heaps'];
+}
+
 /** Set the daemon's heap flags (those not given to node by `execArgv`) and defer the optimizer. */
 export function daemonHeap(execArgv: readonly string[] = process.execArgv): void {
   const given = (flag: string): boolean => execArgv.some((a) => flagName(a) === flagName(flag));
   if (!given('--max-semi-space-size') && !given('--semi-space-growth-factor')) v8.setFlagsFromString('--semi-space-growth-factor=1');
   ours = OLD_GENERATION.filter((f) => !given(f.tight));
-  for (const flag of [...ours.map((f) => f.tight), '--memory-reducer-single-gc', '--no-memory-reducer-for-small-heaps']) {
+  for (const flag of [...ours.map((f) => f.tight), ...memoryReducerFlags()]) {
     if (!given(flag)) v8.setFlagsFromString(flag);
   }
   deferOptimizer(execArgv);

@@ -7,11 +7,10 @@
 // Refused while a daemon runs: it would write them again at its next refresh.
 import fs from 'node:fs';
 import path from 'node:path';
-import { livePid } from '../fs/pidfile.js';
 import { isInside, nodeStateEntries } from '../identity/node-record.js';
 import type { Config } from '../config.js';
 import type { NodePaths } from '../paths.js';
-import { command, setup } from './common.js';
+import { command, runningDaemon, setup } from './common.js';
 
 const USAGE = 'usage: sliceid clean [--root DIR] [--config FILE] [--dry-run] [--json]\n';
 
@@ -51,9 +50,13 @@ function exists(p: string): boolean {
 
 export const main = command(USAGE, { 'dry-run': { type: 'boolean', default: false } }, false, ({ values }) => {
   const { paths, config, configFile } = setup(values);
-  const pid = livePid(paths.pidFile);
-  if (pid !== undefined) {
-    process.stderr.write(`sliceid: the daemon is running (pid ${pid}, ${paths.pidFile}); stop it first (service sliceid stop), or remove the pidfile if that process is not sliceid; nothing removed\n`);
+  const daemon = runningDaemon(paths);
+  if (!('pid' in daemon) && daemon.running) {
+    process.stderr.write(`sliceid: ${daemon.why}: a daemon runs; stop it first (service sliceid stop); nothing removed\n`);
+    return 1;
+  }
+  if ('pid' in daemon) {
+    process.stderr.write(`sliceid: the daemon is running (pid ${daemon.pid}); stop it first (service sliceid stop); nothing removed\n`);
     return 1;
   }
   const dryRun = values['dry-run'];

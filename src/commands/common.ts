@@ -1,7 +1,9 @@
 // Options every command shares (--root, --config, --json) and how they become paths and config.
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { nodePaths, type NodePaths } from '../paths.js';
 import { loadConfig, type Config } from '../config.js';
+import { LOCK_NAME, lockHolder } from '../fs/lock.js';
 
 export const commonOptions = {
   root: { type: 'string', default: '/' },
@@ -70,4 +72,16 @@ export function command<const O extends NonNullable<ParseArgsConfig['options']>>
       }
       return body(parsed);
     });
+}
+
+/**
+ * The running daemon of this root: the process that holds its state directory's lock, as the
+ * kernel lists it (src/fs/lock.ts). The one answer to "is it running?" for every command.
+ */
+export function runningDaemon(paths: NodePaths): { pid: number } | { running: boolean; why: string } {
+  const lock = path.join(paths.stateDir, LOCK_NAME);
+  const state = lockHolder(paths.stateDir);
+  if (!state.held) return { running: false, why: `no sliceid daemon runs on ${paths.root} (nothing holds ${lock})` };
+  if (state.pid === undefined) return { running: true, why: `a daemon holds ${lock}, but its pid cannot be told (no /proc/locks)` };
+  return { pid: state.pid };
 }

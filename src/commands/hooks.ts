@@ -1,10 +1,9 @@
 // sliceid hooks: list the slice hooks (refused ones with the reason) and, per slice, each hook's
 // last run. `sliceid hooks run`: ask the running daemon (SIGUSR2) to run at once the hooks that
 // have not run well for the current slice. With no daemon it refuses: hooks are promised a live API.
-import { livePid } from '../fs/pidfile.js';
 import { hookReport, describeRun, pendingHooks, type HookReport } from '../hooks/report.js';
 import { openExistingCache, cachedIdentity } from './cache-read.js';
-import { command, setup, UsageError } from './common.js';
+import { command, runningDaemon, setup, UsageError } from './common.js';
 import { isoTime } from '../time.js';
 
 const USAGE = 'usage: sliceid hooks [run] [--root DIR] [--config FILE] [--json]\n';
@@ -50,15 +49,15 @@ export const main = command(USAGE, {}, true, ({ values, positionals }) => {
   if (extra.length || (sub !== undefined && sub !== 'run')) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0] ?? sub)}`);
   const { paths, config } = setup(values);
   if (sub === 'run') {
-    const pid = livePid(paths.pidFile);
-    if (pid === undefined) {
+    const daemon = runningDaemon(paths);
+    if (!('pid' in daemon)) {
       process.stderr.write(
-        `sliceid: no running daemon (pidfile ${paths.pidFile} missing or stale): hooks run only under the daemon, which gives them a live API; start it with "sliceid run"\n`,
+        `sliceid: ${daemon.why}: hooks run only under the daemon, which gives them a live API${daemon.running ? '' : '; start it with "sliceid run"'}; nothing signalled\n`,
       );
       return 1;
     }
-    process.kill(pid, 'SIGUSR2');
-    process.stdout.write(`asked sliceid (pid ${pid}) to run the slice hooks that have not run well; "sliceid hooks" shows the results\n`);
+    process.kill(daemon.pid, 'SIGUSR2');
+    process.stdout.write(`asked sliceid (pid ${daemon.pid}) to run the slice hooks that have not run well; "sliceid hooks" shows the results\n`);
     return 0;
   }
   const report = hookReport(config.hooks.dir ?? paths.hooksDir, paths.hookRecords);

@@ -2,6 +2,7 @@
 import { createLogger } from '../log.js';
 import { startDaemon } from '../daemon/lifecycle.js';
 import { command, setup, UsageError } from './common.js';
+import { loadConfig, type Config } from '../config.js';
 
 const USAGE = 'usage: sliceid run [--root DIR] [--config FILE] [--port N] [--socket PATH|--no-socket] [--listen ADDR]...\n';
 
@@ -16,16 +17,24 @@ export const main = command(
   false,
   async ({ values }) => {
     const { paths, config, configFile } = setup(values);
-    const api = { ...config.api };
-    if (values.port !== undefined) {
-      if (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) throw new UsageError(`--port ${values.port}: not a port number (0-65535)`);
-      api.port = Number(values.port);
+    if (values.port !== undefined && (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535)) {
+      throw new UsageError(`--port ${values.port}: not a port number (0-65535)`);
     }
-    if (values.listen) api.listen = values.listen;
-    if (values['no-socket']) api.socket = '';
-    else if (values.socket !== undefined) api.socket = values.socket;
+    // The command line's listener settings win over the file's, at start and at every reload.
+    const withFlags = (c: Config): Config => {
+      const api = { ...c.api };
+      if (values.port !== undefined) api.port = Number(values.port);
+      if (values.listen) api.listen = values.listen;
+      if (values['no-socket']) api.socket = '';
+      else if (values.socket !== undefined) api.socket = values.socket;
+      return { ...c, api };
+    };
+    const reload = (): { config: Config; file: string | undefined } => {
+      const loaded = loadConfig(paths, values.config);
+      return { config: withFlags(loaded.config), file: loaded.file };
+    };
     const logger = createLogger({ level: config.log.level });
-    const daemon = await startDaemon({ paths, config: { ...config, api }, configFile, logger });
+    const daemon = await startDaemon({ paths, config: withFlags(config), configFile, loadConfig: reload, logger });
     await daemon.stopped;
     return 0;
   },

@@ -2,10 +2,9 @@
 // their reason), the last refresh, the state of the three files, and whether the API answers.
 import fs from 'node:fs';
 import http from 'node:http';
-import { command } from './common.js';
+import { command, runningDaemon } from './common.js';
 import { nodePaths, type NodePaths } from '../paths.js';
 import { formatWhere } from '../errors.js';
-import { livePid } from '../fs/pidfile.js';
 import { encodeMethodCall } from '../xmlrpc/encode.js';
 import { openExistingCache, cachedIdentity } from './cache-read.js';
 import { META_API } from '../daemon/refresh.js';
@@ -19,7 +18,7 @@ import { DEFAULT_KEY_TYPE_SETTING, listKeys, listingReport, type KeyTypeSetting 
 import { sshdState, type SshdState } from '../sshd/effective.js';
 import { isoTime } from '../time.js';
 
-const USAGE = 'usage: sliceid status [--root DIR] [--json]\n';
+const USAGE = 'usage: sliceid status [--root DIR] [--config FILE] [--json] [--pid]\n';
 
 interface FileState {
   readonly path: string;
@@ -36,6 +35,8 @@ interface ApiState {
 export interface StatusReport {
   readonly root: string;
   readonly daemon: { readonly running: boolean; readonly pid: number | undefined };
+  /** The config status read: the running daemon's (as it published it), else the file on disk. */
+  readonly config?: ConfigReport;
   readonly identity: IdentityResult['identity'] | undefined;
   readonly facts: Record<string, { value: string; from: string }>;
   readonly identityError: string | undefined;
@@ -129,14 +130,36 @@ function probeApi(addresses: Array<{ host?: string; port?: number; socket?: stri
   });
 }
 
+export interface ConfigReport {
+  /** The config file (none: the defaults). */
+  readonly file: string | undefined;
+  /** Whose: the running daemon's (published beside its pidfile), or read from disk by status. */
+  readonly from: 'daemon' | 'disk';
+  readonly loadedAt?: string;
+}
+
+/** What the running daemon published about the config it runs with (lifecycle's writeFaults). */
+export function publishedConfig(paths: NodePaths): { file: string | undefined; loadedAt: number; getsshkeysKeyTypes: KeyTypeSetting } | undefined {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(paths.faultsFile, 'utf8')) as { config?: { file?: unknown; loadedAt?: unknown; getsshkeysKeyTypes?: unknown } };
+    const c = parsed.config;
+    if (!c || typeof c.loadedAt !== 'number' || c.getsshkeysKeyTypes === undefined) return undefined;
+    return { file: typeof c.file === 'string' ? c.file : undefined, loadedAt: c.loadedAt, getsshkeysKeyTypes: c.getsshkeysKeyTypes as KeyTypeSetting };
+  } catch {
+    return undefined;
+  }
+}
+
 export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting = DEFAULT_KEY_TYPE_SETTING): Promise<StatusReport> {
-  const pid = livePid(paths.pidFile);
+  const daemon = runningDaemon(paths);
+  const pid = 'pid' in daemon ? daemon.pid : undefined;
+  const running = 'pid' in daemon || daemon.running;
   const cache = openExistingCache(paths);
   const problems: string[] = [];
   const sshd = await sshdState(paths);
   if (!cache) {
     return {
-      root: paths.root, daemon: { running: pid !== undefined, pid }, identity: undefined, facts: {}, identityError: undefined,
+      root: paths.root, daemon: { running, pid }, identity: undefined, facts: {}, identityError: undefined,
       files: fileStates(paths, undefined), users: [], keys: 0, sources: [], lastRefresh: undefined,
       api: { address: undefined, answers: false, detail: 'no cache yet' }, sshd,
       problems: [`no cache at ${paths.database}: sliceid has not run on this node (start it with "sliceid run")`, ...(sshd.problem ? [sshd.problem] : [])],
@@ -153,24 +176,24 @@ export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting =
     const sources = cache.sources();
     const files = fileStates(paths, identity?.identity);
     const apiRaw = cache.getMeta(META_API);
-    const api = pid === undefined
+    const api = !running
       ? { address: undefined, answers: false, detail: 'daemon not running' }
       : await probeApi(apiRaw ? (JSON.parse(apiRaw) as Array<{ host?: string; port?: number; socket?: string }>) : [], paths.pidFile);
-    if (pid === undefined) problems.push('daemon not running');
+    if (!running) problems.push('daemon not running');
     else problems.push(...runningFaults(paths));
     problems.push(...identityProblem(error, problems));
     for (const f of files) if (!f.ok) problems.push(`${f.path}: ${f.detail}`);
     for (const s of sources) if (s.stale) problems.push(`source ${s.id} is stale: ${s.reason ?? s.lastStatus}`);
     if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys has no key to list');
     problems.push(...keyDataProblems(sources, identity?.identity.slicename, cache.sliceKeys().length));
-    if (pid !== undefined && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
+    if (running && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
     problems.push(...nodeHookProblems(paths, identity?.identity.slice.urn));
     const listing = listKeys(cache.sliceKeys(), keyTypes);
     const listed = listingReport(identity?.identity.slicename, listing, keyTypes);
     problems.push(...listed.problems);
     if (sshd.problem) problems.push(sshd.problem);
     return {
-      root: paths.root, daemon: { running: pid !== undefined, pid }, identity: identity?.identity, facts, identityError: error,
+      root: paths.root, daemon: { running, pid }, identity: identity?.identity, facts, identityError: error,
       files, users, keys: cache.sliceKeys().length, sources, lastRefresh: cache.lastRefresh(), api, sshd,
       getSshKeys: { line: listed.line, listed: listing.listed.length, leftOut: listing.leftOut }, problems,
       stateNotice: setAsideNotice(paths),
@@ -226,7 +249,11 @@ function ago(ms: number | undefined): string {
 export function formatStatus(r: StatusReport): string {
   const lines: string[] = [];
   const row = (label: string, text: string): void => void lines.push(`${label.padEnd(12)}${text}`);
-  row('daemon', r.daemon.running ? `running, pid ${r.daemon.pid}` : 'not running');
+  row('daemon', r.daemon.running ? `running, pid ${r.daemon.pid ?? 'unknown'}` : 'not running');
+  if (r.config) {
+    const file = r.config.file ?? 'none (the defaults)';
+    row('config', r.config.from === 'daemon' ? `${file}, as the running daemon loaded it at ${r.config.loadedAt}` : `${file} (read by status: the daemon is not running)`);
+  }
   row('api', r.api.answers ? `answers on ${r.api.address}` : `not answering (${r.api.detail})`);
   if (r.identity) {
     row('slice', `${r.identity.slicename}  ${r.identity.slice.urn}  (${r.identity.slice.hrn})`);
@@ -248,19 +275,41 @@ export function formatStatus(r: StatusReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export const main = command(USAGE, {}, false, async ({ values }) => {
+export const main = command(USAGE, { pid: { type: 'boolean', default: false } }, false, async ({ values }) => {
   const paths = nodePaths(values.root);
-  // GetSSHKeys' key types come from the config the daemon reads; a config that does not load is
-  // reported (the daemon would refuse it too) and the default is shown.
+  // --pid: only "is the daemon running?" (the initscript's question): its pid, exit 0; else 3.
+  if (values.pid) {
+    const daemon = runningDaemon(paths);
+    if ('pid' in daemon) {
+      process.stdout.write(`${daemon.pid}\n`);
+      return 0;
+    }
+    process.stderr.write(`sliceid: ${daemon.why}\n`);
+    return daemon.running ? 1 : 3;
+  }
+  // GetSSHKeys' key types come from the config the running daemon runs with (it publishes it
+  // beside its pidfile); without a daemon, from the file it would read. A config that does not
+  // load is reported (the daemon would refuse it too) and the default is shown.
   let keyTypes: KeyTypeSetting = DEFAULT_KEY_TYPE_SETTING;
   let configProblem: string | undefined;
-  try {
-    keyTypes = loadConfig(paths, values.config).config.api.getsshkeysKeyTypes;
-  } catch (err) {
-    configProblem = `config: ${(err as Error).message}`;
+  let configReport: ConfigReport | undefined;
+  const daemon = runningDaemon(paths);
+  const published = 'pid' in daemon || daemon.running ? publishedConfig(paths) : undefined;
+  if (published) {
+    keyTypes = published.getsshkeysKeyTypes;
+    configReport = { file: published.file, from: 'daemon', loadedAt: isoTime(published.loadedAt) };
+  } else {
+    try {
+      const loaded = loadConfig(paths, values.config);
+      keyTypes = loaded.config.api.getsshkeysKeyTypes;
+      configReport = { file: loaded.file, from: 'disk' };
+    } catch (err) {
+      configProblem = `config: ${(err as Error).message}`;
+    }
   }
   const collected = await collectStatus(paths, keyTypes);
-  const report = configProblem ? { ...collected, problems: [...collected.problems, configProblem] } : collected;
+  const withConfig = configReport ? { ...collected, config: configReport } : collected;
+  const report = configProblem ? { ...withConfig, problems: [...withConfig.problems, configProblem] } : withConfig;
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   return !report.daemon.running ? 3 : report.problems.length ? 1 : 0;
 });

@@ -22,8 +22,16 @@ export class NodeView implements NodeManagerData {
   /** `keyTypes`: which cached keys GetSSHKeys (and GetRecord's `keys`) list ([api] getsshkeys_key_types). */
   constructor(
     private readonly cache: KeyCache,
-    private readonly keyTypes: KeyTypeSetting = DEFAULT_KEY_TYPE_SETTING,
+    private keyTypes: KeyTypeSetting = DEFAULT_KEY_TYPE_SETTING,
   ) {}
+
+  /** A reloaded config's `getsshkeys_key_types`: the answers are built again from the next call. */
+  setKeyTypes(keyTypes: KeyTypeSetting): void {
+    if (JSON.stringify(keyTypes) === JSON.stringify(this.keyTypes)) return;
+    this.keyTypes = keyTypes;
+    this.listedMemo = undefined;
+    this.generation++;
+  }
 
   setSlice(slice: SliceFacts | undefined): void {
     if (JSON.stringify(slice) === JSON.stringify(this.slice)) return;

@@ -1,5 +1,6 @@
-// The daemon: start (config, state dir, cache, first refresh, API, pidfile, watcher, signals),
-// follow changes pushed to it (inotify events, SIGHUP), and stop cleanly on SIGTERM/SIGINT.
+// The daemon: start (instance lock, config, state dir, cache, first refresh, API, pidfile,
+// watcher, signals, readiness), follow changes pushed to it (inotify events, SIGHUP; the config
+// is reloaded on SIGHUP and when its file changes), and stop cleanly on SIGTERM/SIGINT.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { NodePaths } from '../paths.js';
@@ -7,6 +8,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { ensureDir, removeStaleTemps, writeFileAtomic } from '../fs/atomic.js';
 import { writePidFile, removePidFile } from '../fs/pidfile.js';
+import { acquireStateLock, type StateLock } from '../fs/lock.js';
 import { openKeyCache } from '../store/cache.js';
 import type { KeyCache } from '../store/types.js';
 import { startApi, type ApiServer } from '../api/server.js';
@@ -19,12 +21,26 @@ import { ShrinkGuard } from './shrink.js';
 import { SliceHooks, hookContext } from '../hooks/index.js';
 import { collectGarbage } from './gc.js';
 import { burstHeap } from '../heap.js';
+import { applyReload, configFaults, type ConfigState } from './reload.js';
+import { notifyReady } from './notify.js';
 
-/** Publish the last refresh's faults beside the pidfile (status reads them even when the cache is unwritable). */
-function writeFaults(file: string, faults: readonly string[], logger: Logger): void {
+/** What the running daemon publishes beside its pidfile for `status`: the config it runs with. */
+export interface PublishedConfig {
+  readonly file: string | undefined;
+  readonly loadedAt: number;
+  readonly getsshkeysKeyTypes: Config['api']['getsshkeysKeyTypes'];
+  readonly error: string | undefined;
+  readonly restart: readonly string[];
+}
+
+/**
+ * Publish the last refresh's faults and the config the daemon runs with beside the pidfile
+ * (status reads them even when the cache is unwritable).
+ */
+function writeFaults(file: string, faults: readonly string[], config: PublishedConfig, logger: Logger): void {
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    writeFileAtomic(file, `${JSON.stringify({ faults })}\n`, 0o644);
+    writeFileAtomic(file, `${JSON.stringify({ faults, config })}\n`, 0o644);
   } catch (err) {
     logger.warn({ file, err: (err as Error).message }, 'could not write the faults file');
   }
@@ -34,6 +50,11 @@ export interface DaemonOptions {
   readonly paths: NodePaths;
   readonly config: Config;
   readonly configFile: string | undefined;
+  /**
+   * Read and validate the config again (SIGHUP, the file changed), with the command line's
+   * settings applied as at start; throws on an invalid file. Without it the config is not reloaded.
+   */
+  readonly loadConfig?: () => { config: Config; file: string | undefined };
   readonly logger: Logger;
   /** Debounce of file events (ms). */
   readonly quietMs?: number;
@@ -58,8 +79,35 @@ export class StartupError extends Error {
   override readonly name = 'StartupError';
 }
 
+/** Another daemon holds the state directory's lock: this one did nothing. */
+export class AlreadyRunningError extends Error {
+  override readonly name = 'AlreadyRunningError';
+}
+
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
-  const { paths, config, logger } = opts;
+  const { paths, logger } = opts;
+  // One daemon per state directory, decided before anything is written or asked.
+  const attempt = acquireStateLock(paths.stateDir);
+  if (!('lock' in attempt)) {
+    throw new AlreadyRunningError(
+      `another sliceid daemon is running on ${paths.root}${attempt.heldBy ? ` (pid ${attempt.heldBy})` : ''}: it holds ${attempt.file}; nothing done`,
+    );
+  }
+  const lock: StateLock = attempt.lock;
+  try {
+    return await startLocked(opts, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon> {
+  const { paths, logger } = opts;
+  /** The config the listeners and the hook runner were made with; reloads apply the rest. */
+  const started = opts.config;
+  let config = started;
+  let configState: ConfigState = { file: opts.configFile, loadedAt: Date.now(), error: undefined, restart: [] };
   ensureDir(paths.stateDir, 0o700);
   // Temp files of writes a kill interrupted: never complete, never needed.
   for (const dir of [path.dirname(paths.slicename), paths.stateDir, path.join(paths.stateDir, 'gid')]) {
@@ -100,10 +148,43 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
 
   const ctx = { paths, config, configFile: opts.configFile, cache, logger, shrinkGuard: new ShrinkGuard(opts.shrinkSettleMs) };
+  // The config is read again at the next refresh after SIGHUP or a change of its file.
+  let reloadWanted = false;
+  const configPaths = (): Set<string> => new Set([...(ctx.configFile ? [ctx.configFile] : []), ...paths.configCandidates].map((p) => path.resolve(p)));
+  const reloadConfig = (): void => {
+    reloadWanted = false;
+    if (!opts.loadConfig) return;
+    let loaded: { config: Config; file: string | undefined };
+    try {
+      loaded = opts.loadConfig();
+    } catch (err) {
+      const error = (err as Error).message;
+      configState = { ...configState, error };
+      logger.error({ err: error }, 'config not reloaded: the file is invalid; the daemon keeps the config it runs with');
+      return;
+    }
+    const reloaded = applyReload(started, loaded);
+    const levelChanged = reloaded.config.log.level !== config.log.level;
+    config = reloaded.config;
+    configState = reloaded.state;
+    ctx.config = config;
+    ctx.configFile = loaded.file;
+    view.setKeyTypes(config.api.getsshkeysKeyTypes);
+    if (levelChanged) logger.level = config.log.level;
+    logger.info({ file: loaded.file ?? null, restart: configState.restart }, configState.restart.length ? 'config reloaded; some settings need a restart' : 'config reloaded');
+  };
+  const published = (): PublishedConfig => ({
+    file: configState.file,
+    loadedAt: configState.loadedAt,
+    getsshkeysKeyTypes: config.api.getsshkeysKeyTypes,
+    error: configState.error,
+    restart: configState.restart,
+  });
   let last: RefreshOutcome | undefined;
   let confirmTimer: NodeJS.Timeout | undefined;
   const queue = new RefreshQueue(
     async (trigger, geniGet) => {
+      if (reloadWanted) reloadConfig();
       // The heap may grow during the refresh; the GC after it takes it back (src/heap.ts).
       burstHeap(true);
       try {
@@ -125,7 +206,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (!last) return;
       // Once this callback's frame (which still holds the refresh's objects) is gone.
       if (last.changed && api) setImmediate(collectGarbage);
-      writeFaults(paths.faultsFile, last.faults, logger);
+      writeFaults(paths.faultsFile, [...configFaults(configState), ...last.faults], published(), logger);
       if (confirmTimer) clearTimeout(confirmTimer);
       confirmTimer = undefined;
       if (last.confirmInMs !== undefined && !stopping) {
@@ -140,7 +221,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   watcher = startWatcher(
     identityWatchPaths(paths, opts.configFile),
     (event, file) => {
-      if (!stopping) events.trigger(`${event} ${path.relative(paths.root, file) || file}`);
+      if (stopping) return;
+      if (configPaths().has(path.resolve(file))) reloadWanted = true;
+      events.trigger(`${event} ${path.relative(paths.root, file) || file}`);
     },
     logger,
   );
@@ -150,6 +233,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await Promise.allSettled([watcher?.close(), api?.close()]);
     await queue.idle();
     cache.close();
+    lock.release();
     throw err;
   };
   await watcher.ready;
@@ -162,17 +246,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (startError || !last?.identity) await abandon(startError);
   const first = last!.identity!;
 
-  const tcp = config.api.listen.map((host) => ({ host, port: config.api.port }));
-  const socket = config.api.socket === null ? paths.socket : config.api.socket || undefined;
+  const tcp = started.api.listen.map((host) => ({ host, port: started.api.port }));
+  const socket = started.api.socket === null ? paths.socket : started.api.socket || undefined;
   if (socket) fs.mkdirSync(path.dirname(socket), { recursive: true });
-  api = await startApi({ data: view, tcp, socket, allowNonLoopback: config.api.allowNonLoopback, logger }).catch(abandon);
+  api = await startApi({ data: view, tcp, socket, allowNonLoopback: started.api.allowNonLoopback, logger }).catch(abandon);
   api.warm();
   writePidFile(paths.pidFile);
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
   const onHup = (): void => {
-    logger.info('SIGHUP: full refresh');
+    logger.info('SIGHUP: config reload and full refresh');
+    reloadWanted = true;
     void queue.request('SIGHUP', true);
   };
   const onTerm = (signal: string) => (): void => void daemon.stop(signal);
@@ -208,6 +293,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       cache.close();
       removePidFile(paths.pidFile);
       fs.rmSync(paths.faultsFile, { force: true });
+      lock.release();
       logger.info('stopped');
       resolveStopped();
       return stopped;
@@ -220,8 +306,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     { port, socket, addresses, slicename: first.identity.slicename, keys: cache.sliceKeys().length },
     'ready',
   );
+  // systemd (Type=notify): the identity files are written and the API answers.
+  void notifyReady(logger, `serving ${first.identity.slicename}`);
   // Slice hooks: the identity files are written and the API answers.
-  hooks = new SliceHooks({ dir: config.hooks.dir ?? paths.hooksDir, recordsFile: paths.hookRecords, timeoutMs: config.hooks.timeout * 1000, logger });
+  hooks = new SliceHooks({ dir: started.hooks.dir ?? paths.hooksDir, recordsFile: paths.hookRecords, timeoutMs: started.hooks.timeout * 1000, logger });
   hooks.offer(hookContext((last?.identity ?? first).identity, addresses));
   // What start-up alone needed (module evaluation, the first refresh's objects) is garbage now:
   // collected once, the daemon starts ~1 MB smaller (bench/README.md).

@@ -17,6 +17,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { LOCK_NAME } from '../fs/lock.js';
 import { ensureDir, readIfExists, writeFileAtomic } from '../fs/atomic.js';
 import type { Logger } from '../log.js';
 import type { NodePaths } from '../paths.js';
@@ -177,7 +178,7 @@ export function nodeStateEntries(paths: NodePaths, keep: readonly string[]): str
     throw err;
   }
   const cache = path.basename(paths.database);
-  const notState = new Set([cache, `${cache}-wal`, `${cache}-shm`, `${cache}-journal`, SET_ASIDE_DIR]);
+  const notState = new Set([cache, `${cache}-wal`, `${cache}-shm`, `${cache}-journal`, SET_ASIDE_DIR, LOCK_NAME]);
   return names
     .filter((n) => !notState.has(n))
     .filter((n) => !keep.some((k) => isInside(k, path.join(paths.stateDir, n))))

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { main as clean } from '../../src/commands/clean.js';
 import { main as once } from '../../src/commands/once.js';
 import { nodePaths, type NodePaths } from '../../src/paths.js';
+import { acquireStateLock, LOCK_NAME } from '../../src/fs/lock.js';
 import { copyTree, goodTrees } from '../helpers/fixtures.js';
 
 const pnode = goodTrees().find((t) => t.label === 'own/emulab-pnode')!;
@@ -27,11 +28,18 @@ async function cli(main: (args: string[]) => Promise<number>, args: string[]): P
   }
 }
 
-/** Every path below the root (directories with a trailing /) with a hash of each file's bytes. */
+/**
+ * Every path below the root (directories with a trailing /) with a hash of each file's bytes. The
+ * instance lock file is not opened: closing a descriptor of it would drop this process's lock.
+ */
 function tree(root: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const rel of fs.readdirSync(root, { recursive: true, encoding: 'utf8' }).sort()) {
     const st = fs.lstatSync(path.join(root, rel));
+    if (path.basename(rel) === LOCK_NAME) {
+      out[rel] = `lock ${st.size} ${st.mtimeMs}`;
+      continue;
+    }
     out[st.isDirectory() ? `${rel}/` : rel] = st.isFile() ? crypto.createHash('sha256').update(fs.readFileSync(path.join(root, rel))).digest('hex') : st.isSocket() ? 'socket' : '';
   }
   return out;
@@ -121,17 +129,32 @@ test.serial('clean leaves no node-specific file behind, keeps the configuration,
   t.is(fs.readFileSync(paths.slicename, 'utf8'), pnode.expected.slicename);
 });
 
-test.serial('refused while the daemon runs: exit 1, one clear line, nothing removed', async (t) => {
+test.serial('refused while the daemon runs (it holds the instance lock): exit 1, one clear line, nothing removed', async (t) => {
+  const paths = await usedNode();
+  // This process takes the lock as a daemon would: the kernel names it as the holder.
+  const attempt = acquireStateLock(paths.stateDir);
+  if (!('lock' in attempt)) return t.fail('lock not taken');
+  try {
+    const before = tree(paths.root);
+    for (const args of [[], ['--dry-run']]) {
+      const r = await cli(clean, ['--root', paths.root, ...args]);
+      t.is(r.code, 1);
+      t.is(r.out, '');
+      t.is(r.err, `sliceid: the daemon is running (pid ${process.pid}); stop it first (service sliceid stop); nothing removed\n`);
+    }
+    t.deepEqual(tree(paths.root), before);
+  } finally {
+    attempt.lock.release();
+  }
+});
+
+test.serial('a pidfile naming a live process that holds no lock does not stop clean (the lock is the answer)', async (t) => {
   const paths = await usedNode();
   fs.writeFileSync(paths.pidFile, `${process.pid}\n`);
-  const before = tree(paths.root);
-  for (const args of [[], ['--dry-run']]) {
-    const r = await cli(clean, ['--root', paths.root, ...args]);
-    t.is(r.code, 1);
-    t.is(r.out, '');
-    t.is(r.err, `sliceid: the daemon is running (pid ${process.pid}, ${paths.pidFile}); stop it first (service sliceid stop), or remove the pidfile if that process is not sliceid; nothing removed\n`);
-  }
-  t.deepEqual(tree(paths.root), before);
+  const r = await cli(clean, ['--root', paths.root]);
+  t.is(r.code, 0, r.err);
+  t.false(fs.existsSync(paths.slicename));
+  t.false(fs.existsSync(paths.pidFile));
 });
 
 test.serial('an operator CA inside the state directory is kept; a socket the config moves is removed', async (t) => {
