@@ -8,6 +8,8 @@ command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
 [ -x /usr/sbin/sshd ] || need="$need openssh-server"
 command -v strace >/dev/null 2>&1 || need="$need strace"
+# systemd-notify: the daemon's readiness message (test/integration/readiness.test.ts)
+command -v systemd-notify >/dev/null 2>&1 || need="$need systemd"
 # pyOpenSSL, SFA's library, for the SFA-style GID reader (test/identity/sfa_gid.py)
 python3 -c 'import OpenSSL' >/dev/null 2>&1 || /usr/bin/python3 -c 'import OpenSSL' >/dev/null 2>&1 || need="$need python3-openssl"
 [ -z "$need" ] && exit 0
