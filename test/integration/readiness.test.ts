@@ -78,7 +78,7 @@ test.serial('under Type=notify the daemon sends READY=1 from its own pid, once t
     for (const f of ['etc/slicename', 'etc/slice.gid', 'etc/node.gid']) t.true(fs.statSync(path.join(root, f)).size > 0, f);
     t.deepEqual(Object.keys(await getSshKeys(d.port)), ['wlab_radio']);
     const msg = messages.find((m) => m.message.split('\n').includes('READY=1'))!;
-    t.is(msg.pid, d.proc.pid, "sent with the daemon's credentials (systemd attributes it to the unit's main process)");
+    t.is(msg.pid, d.proc.pid ?? -1, "sent with the daemon's credentials (systemd attributes it to the unit's main process)");
     t.regex(msg.message, /STATUS=serving wlab_radio/);
     t.is(messages.filter((m) => m.message.includes('READY=1')).length, 1, 'once');
   } finally {
