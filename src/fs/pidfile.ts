@@ -1,5 +1,7 @@
-// The daemon's pidfile: written atomically at start, removed at stop; `refresh` and `status`
-// use it to find a live daemon.
+// The daemon's pidfile: written atomically once the daemon is ready (its API answers), removed at
+// stop. It says "ready" to `sliceid wait` (which needs no root) and the initscript; whether a
+// daemon runs, and which pid it is, is the instance lock's answer (src/fs/lock.ts), never this
+// file's: after a crash or a reboot it may name an unrelated process.
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, readIfExists } from './atomic.js';
