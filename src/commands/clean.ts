@@ -4,13 +4,15 @@
 // hook records, the key cache, set-aside state), the three identity files, the pidfile, faults
 // file and socket, and the sshd key files. Kept: the configuration (/etc/sliceid, the slice hooks,
 // an operator CA wherever it lives), the state directory itself (0700, the package's) and logs.
-// Refused while a daemon runs: it would write them again at its next refresh.
+// Refused while a daemon runs (it holds the instance lock): it would write them again at its next
+// refresh; clean holds that lock itself while it removes.
 import fs from 'node:fs';
 import path from 'node:path';
 import { isInside, nodeStateEntries } from '../identity/node-record.js';
 import type { Config } from '../config.js';
 import type { NodePaths } from '../paths.js';
 import { command, runningDaemon, setup } from './common.js';
+import { acquireStateLock, type StateLock } from '../fs/lock.js';
 
 const USAGE = 'usage: sliceid clean [--root DIR] [--config FILE] [--dry-run] [--json]\n';
 
@@ -48,20 +50,34 @@ function exists(p: string): boolean {
   }
 }
 
+function refuse(daemon: { pid: number } | { running: boolean; why: string }): number {
+  const what = 'pid' in daemon ? `the daemon is running (pid ${daemon.pid})` : `${daemon.why}: a daemon runs`;
+  process.stderr.write(`sliceid: ${what}; stop it first (service sliceid stop); nothing removed\n`);
+  return 1;
+}
+
 export const main = command(USAGE, { 'dry-run': { type: 'boolean', default: false } }, false, ({ values }) => {
   const { paths, config, configFile } = setup(values);
-  const daemon = runningDaemon(paths);
-  if (!('pid' in daemon) && daemon.running) {
-    process.stderr.write(`sliceid: ${daemon.why}: a daemon runs; stop it first (service sliceid stop); nothing removed\n`);
-    return 1;
-  }
-  if ('pid' in daemon) {
-    process.stderr.write(`sliceid: the daemon is running (pid ${daemon.pid}); stop it first (service sliceid stop); nothing removed\n`);
-    return 1;
-  }
   const dryRun = values['dry-run'];
-  const targets = nodeSpecificPaths(paths, config, configFile);
-  if (!dryRun) for (const p of targets) fs.rmSync(p, { recursive: true, force: true });
+  // While it removes, clean holds the daemon's lock itself: no daemon can start meanwhile. The lock
+  // file goes last (it is sliceid's own, not the node's); a dry run only asks who holds it.
+  let lock: StateLock | undefined;
+  if (!dryRun && fs.existsSync(paths.stateDir)) {
+    const attempt = acquireStateLock(paths.stateDir);
+    if ('heldBy' in attempt) return refuse(attempt.heldBy === undefined ? { running: true, why: `a daemon holds ${attempt.file}` } : { pid: attempt.heldBy });
+    lock = attempt.lock;
+  } else {
+    const daemon = runningDaemon(paths);
+    if ('pid' in daemon || daemon.running) return refuse(daemon);
+  }
+  let targets: string[];
+  try {
+    targets = nodeSpecificPaths(paths, config, configFile);
+    if (!dryRun) for (const p of targets) fs.rmSync(p, { recursive: true, force: true });
+    if (lock) fs.rmSync(lock.file, { force: true });
+  } finally {
+    lock?.release();
+  }
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ dryRun, [dryRun ? 'wouldRemove' : 'removed']: targets })}\n`);
   } else if (targets.length === 0) {
