@@ -81,7 +81,7 @@ export function command<const O extends NonNullable<ParseArgsConfig['options']>>
 export function runningDaemon(paths: NodePaths): { pid: number } | { running: boolean; why: string } {
   const lock = path.join(paths.stateDir, LOCK_NAME);
   const state = lockHolder(paths.stateDir);
-  if (!state.held) return { running: false, why: `no sliceid daemon runs on ${paths.root} (nothing holds ${lock})` };
+  if (!state.held) return { running: false, why: `no running daemon on ${paths.root} (nothing holds ${lock})` };
   if (state.pid === undefined) return { running: true, why: `a daemon holds ${lock}, but its pid cannot be told (no /proc/locks)` };
   return { pid: state.pid };
 }

@@ -73,10 +73,10 @@ test.serial('a pidfile naming an unrelated process: refresh and hooks run signal
   fs.writeFileSync(pidFile, `${other.pid}\n`);
   const refresh = await runCli(['refresh', '--root', root]);
   t.is(refresh.code, 1);
-  t.regex(refresh.stderr, /no sliceid daemon runs on .*nothing holds .*daemon\.lock.*nothing signalled/);
+  t.regex(refresh.stderr, /no running daemon on .*nothing holds .*daemon\.lock.*nothing signalled/);
   const hooks = await runCli(['hooks', 'run', '--root', root]);
   t.is(hooks.code, 1);
-  t.regex(hooks.stderr, /no sliceid daemon runs on .*nothing signalled/);
+  t.regex(hooks.stderr, /no running daemon on .*nothing signalled/);
   const status = await runCli(['status', '--root', root, '--json']);
   t.is(status.code, 3);
   t.deepEqual((JSON.parse(status.stdout) as { daemon: unknown }).daemon, { running: false });
