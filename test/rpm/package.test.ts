@@ -327,6 +327,10 @@ for (const shell of ['sh', 'bash']) {
     const started = await sv('start');
     t.is(started.code, 0, started.stderr + started.stdout);
     t.is(fs.statSync(path.join(r, 'var/log/sliceid.log')).mode & 0o777, 0o640, 'log 0640');
+    // stdout and stderr both go to the log: the packaged runtime printed nothing but JSON lines
+    // (issue 25: Node 22 printed "Error: unrecognized flag --memory-reducer-single-gc").
+    const notJson = fs.readFileSync(path.join(r, 'var/log/sliceid.log'), 'utf8').split('\n').filter((l) => l && jsonLines(l).length === 0);
+    t.deepEqual(notJson, [], 'nothing on stderr at start');
     const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
     t.true(alive(pid), 'daemon alive after start');
     t.true(fs.existsSync(lock), 'lock file');
