@@ -104,6 +104,8 @@ export async function refreshOnce(
     }
     faults.push(identityError);
   }
+  // A failed geni-get call whose kept answer stands (src/sources/geniget-kept.ts): status says so.
+  if (identity) faults.push(...identity.notes);
   tryCache('record the identity', () => {
     // nextRenewal as Date#toJSON would write it, without Date#toJSON (src/time.ts).
     if (identity) cache.setMeta(META_IDENTITY, JSON.stringify({ ...identity, nextRenewal: isoTime(identity.nextRenewal) }));
