@@ -18,6 +18,11 @@ export interface RefreshOutcome {
   readonly identity: IdentityResult | undefined;
   /** Set when the identity could not be derived or written; the previous files were left in place. */
   readonly identityError: string | undefined;
+  /**
+   * The identity served: this refresh's, or when it has none, the last good one kept in the state
+   * (the cache's record of the last refresh that derived one); undefined on a node that never had one.
+   */
+  readonly served: IdentityResult | undefined;
   readonly watchPaths: readonly string[];
   readonly changed: boolean;
   /** What went wrong in this refresh (refused input, I/O errors, deferred shrinks), for status. */
@@ -66,6 +71,17 @@ function accountsFiles(paths: NodePaths): string[] {
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/** The last identity a refresh derived, as the cache records it (META_IDENTITY); undefined when none or unreadable. */
+export function lastIdentity(cache: KeyCache): IdentityResult | undefined {
+  try {
+    const raw = cache.getMeta(META_IDENTITY);
+    const parsed = raw ? (JSON.parse(raw) as IdentityResult) : undefined;
+    return typeof parsed?.identity?.slicename === 'string' && typeof parsed.identity.slice?.urn === 'string' ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Run one refresh. `geniGet`: also ask the testbed (start-up and explicit refresh only).
  * Each step fails on its own: a refused identity or an unwritable /etc does not stop the keys
@@ -112,8 +128,17 @@ export async function refreshOnce(
     cache.setMeta(META_IDENTITY_ERROR, identityError ?? '');
   });
   const identityMs = monotonicMs() - started;
+  // Degrade, never vanish: without an identity now, the last good one keeps being served.
+  const current = identity ?? lastIdentity(cache);
+  if (!identity) {
+    faults.push(
+      current
+        ? `serving the last good identity (slice ${current.identity.slicename}) and the cached keys until the testbed data gives one again`
+        : 'no identity yet: no slice is served until the testbed data gives one (the daemon keeps watching)',
+    );
+  }
 
-  const vnodeId = identity?.facts.vmname?.value;
+  const vnodeId = current?.facts.vmname?.value;
   const { changed: keysChanged, confirmInMs, applied, kept } = await applyKeySources(ctx, vnodeId, useGeniGet, faults);
   let changed = keysChanged;
   const users = cache.users();
@@ -130,7 +155,7 @@ export async function refreshOnce(
       trigger,
       durationMs,
       identityMs: Math.round(identityMs * 10) / 10,
-      slicename: identity?.identity.slicename,
+      slicename: current?.identity.slicename,
       issued: identity?.issued,
       written: identity?.written,
       users: users.length,
@@ -141,7 +166,7 @@ export async function refreshOnce(
     },
     'refresh',
   );
-  const outcome = { identity, identityError, watchPaths, changed, faults, confirmInMs };
+  const outcome = { identity, identityError, served: current, watchPaths, changed, faults, confirmInMs };
   // What the API serves is complete from here on (`served` hands it over); sshd's key files
   // follow, yielding to the API's requests between files (10,000 new users: ~1.5 s), and their
   // faults join this refresh's before it counts as done.
