@@ -60,7 +60,12 @@ export class StartupError extends Error {
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { paths, config, logger } = opts;
-  ensureDir(paths.stateDir, 0o700);
+  try {
+    ensureDir(paths.stateDir, 0o700);
+  } catch (err) {
+    // Degrade: the cache is then kept in memory, and each refresh reports what it cannot write.
+    logger.error({ dir: paths.stateDir, err: (err as Error).message }, 'state directory unusable; serving from memory');
+  }
   // Temp files of writes a kill interrupted: never complete, never needed.
   for (const dir of [path.dirname(paths.slicename), paths.stateDir, path.join(paths.stateDir, 'gid')]) {
     const left = removeStaleTemps(dir);

@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { NodePaths } from '../paths.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type { KeyCache } from '../store/types.js';
+import type { KeyCache, SourceState } from '../store/types.js';
+import type { SourceResult } from '../keys/types.js';
 import { refreshIdentity, type IdentityResult } from '../identity/index.js';
 import { accountsFileFor, collectKeySources, keyWatchPaths } from '../keys/collect.js';
 import { ACCOUNTS_SOURCE_ID } from '../keys/accounts.js';
@@ -193,8 +194,9 @@ async function applyKeySources(
   let confirmInMs: number | undefined;
   const applied: string[] = [];
   const kept: string[] = [];
-  for (const result of sources) {
-    for (const problem of result.problems) logger.warn({ source: result.id, where: problem.where }, problem.message);
+  for (const read of sources) {
+    for (const problem of read.problems) logger.warn({ source: read.id, where: problem.where }, problem.message);
+    const result = ownersRemoval(read, states.get(read.id));
     const verdict = ctx.shrinkGuard.check(result, states.get(result.id));
     if (!verdict.apply) {
       kept.push(result.id);
@@ -234,6 +236,17 @@ async function applyKeySources(
     }
   }
   return { changed, confirmInMs, applied, kept };
+}
+
+/**
+ * A user-owned source its owner deleted or emptied (src/keys/authorized-keys.ts) that served keys:
+ * read as complete and empty, so that the shrink guard applies it once it lasts (the user's own
+ * decision, such as revoking the key of a stolen laptop) and a transient rewrite never does.
+ * Anything else is left as read (a missing testbed file keeps its last good data).
+ */
+export function ownersRemoval(result: SourceResult, cached: SourceState | undefined): SourceResult {
+  if (!result.removedByOwner || cached?.lastGood === undefined || (cached.keys === 0 && cached.users === 0)) return result;
+  return { ...result, status: 'ok', users: [result.removedByOwner], reason: `${result.reason ?? 'removed'} (by its owner)` };
 }
 
 /**
