@@ -11,7 +11,7 @@ const removed: SourceResult = {
   id: 'authorized_keys:erin', origin: '/users/erin/.ssh/authorized_keys', status: 'missing', users: [], problems: [],
   reason: '/users/erin/.ssh/authorized_keys does not exist', removedByOwner: { ...user, keys: [] },
 };
-const cached: SourceState = { id: removed.id, origin: removed.origin, lastStatus: 'ok', lastAttempt: 1, lastGood: 1, stale: false, users: 1, keys: 2 };
+const cached: SourceState = { id: removed.id, origin: removed.origin, lastStatus: 'ok', lastAttempt: 1, lastGood: 1, stale: false, reason: undefined, users: 1, keys: 2 };
 
 test('applied as "no keys" through the shrink guard, only when it served keys', (t) => {
   const r = ownersRemoval(removed, cached);
