@@ -8,7 +8,7 @@ import { formatWhere } from '../errors.js';
 import { livePid } from '../fs/pidfile.js';
 import { encodeMethodCall } from '../xmlrpc/encode.js';
 import { openExistingCache, cachedIdentity } from './cache-read.js';
-import { META_API } from '../daemon/refresh.js';
+import { META_API, readRefusals } from '../daemon/refresh.js';
 import { DAY_MS, parseGidChain, verifyGidChain } from '../identity/gid.js';
 import type { SourceState, RefreshRecord } from '../store/types.js';
 import type { IdentityResult } from '../identity/index.js';
@@ -163,6 +163,8 @@ export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting =
     for (const s of sources) if (s.stale) problems.push(`source ${s.id} is stale: ${s.reason ?? s.lastStatus}`);
     if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys has no key to list');
     problems.push(...keyDataProblems(sources, identity?.identity.slicename, cache.sliceKeys().length));
+    // Users the login policy refused (not this node's accounts: src/keys/logins.ts), by name or URN.
+    for (const refused of Object.values(readRefusals(cache))) problems.push(...refused);
     if (pid !== undefined && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
     problems.push(...nodeHookProblems(paths, identity?.identity.slice.urn));
     const listing = listKeys(cache.sliceKeys(), keyTypes);

@@ -13,6 +13,7 @@ import { AUTHORIZED_KEYS_PREFIX } from '../keys/authorized-keys.js';
 import { InputError } from '../errors.js';
 import type { ShrinkGuard } from './shrink.js';
 import { writeSshdKeys } from '../writers/sshd-keys.js';
+import { admitUsers, loginPolicy, type LoginPolicy } from '../keys/logins.js';
 import { isoTime, monotonicMs } from '../time.js';
 
 export interface RefreshOutcome {
@@ -43,6 +44,8 @@ export interface RefreshContext {
 
 export const META_IDENTITY = 'identity';
 export const META_IDENTITY_ERROR = 'identity_error';
+/** Users the login policy refused (src/keys/logins.ts), per source id: one sentence each, for `status`. */
+export const META_REFUSED = 'refused_users';
 /** The API's listening addresses, for `status`. */
 export const META_API = 'api';
 
@@ -140,7 +143,8 @@ export async function refreshOnce(
   }
 
   const vnodeId = current?.facts.vmname?.value;
-  const { changed: keysChanged, confirmInMs, applied, kept } = await applyKeySources(ctx, vnodeId, useGeniGet, faults);
+  const policy = loginPolicy(paths, current?.identity);
+  const { changed: keysChanged, confirmInMs, applied, kept } = await applyKeySources(ctx, vnodeId, useGeniGet, policy, faults);
   let changed = keysChanged;
   const users = cache.users();
   const watchPaths = [...identityWatchPaths(paths, ctx.configFile), ...keyWatchPaths(paths, vnodeId, users)];
@@ -185,18 +189,23 @@ async function applyKeySources(
   ctx: RefreshContext,
   vnodeId: string | undefined,
   useGeniGet: boolean,
+  policy: LoginPolicy,
   faults: string[],
 ): Promise<{ changed: boolean; confirmInMs: number | undefined; applied: string[]; kept: string[] }> {
   const { paths, config, cache, logger } = ctx;
   const sources = await collectKeySources(paths, { vnodeId, geniGet: useGeniGet, timeoutMs: config.geniGet.timeoutMs, logger });
   const states = new Map(cache.sources().map((s) => [s.id, s]));
+  const refusals = new Map<string, string[]>(Object.entries(readRefusals(cache)));
   let changed = false;
   let confirmInMs: number | undefined;
   const applied: string[] = [];
   const kept: string[] = [];
   for (const read of sources) {
     for (const problem of read.problems) logger.warn({ source: read.id, where: problem.where }, problem.message);
-    const result = ownersRemoval(read, states.get(read.id));
+    // Logins that are not this node's accounts are left out, whatever the source says.
+    const { result, refused } = admitUsers(ownersRemoval(read, states.get(read.id)), policy);
+    if (read.status === 'ok' || read.status === 'partial' || read.removedByOwner) refusals.set(read.id, refused);
+    for (const r of refused) logger.warn({ source: read.id }, r);
     const verdict = ctx.shrinkGuard.check(result, states.get(result.id));
     if (!verdict.apply) {
       kept.push(result.id);
@@ -235,7 +244,26 @@ async function applyKeySources(
       }
     }
   }
+  // What was refused, per source still cached (a source read as missing keeps its last sentences).
+  const cachedIds = new Set(cache.sources().map((s) => s.id));
+  const now = Object.fromEntries([...refusals].filter(([id, list]) => list.length && cachedIds.has(id)));
+  try {
+    if (JSON.stringify(now) !== JSON.stringify(readRefusals(cache))) cache.setMeta(META_REFUSED, JSON.stringify(now));
+  } catch (err) {
+    faults.push(`cache: could not record refused users: ${message(err)}`);
+  }
   return { changed, confirmInMs, applied, kept };
+}
+
+/** The refused users the cache records (META_REFUSED), per source id. */
+export function readRefusals(cache: KeyCache): Record<string, string[]> {
+  try {
+    const parsed = JSON.parse(cache.getMeta(META_REFUSED) ?? '{}') as unknown;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, string[]] => Array.isArray(e[1]) && e[1].every((x) => typeof x === 'string')));
+  } catch {
+    return {};
+  }
 }
 
 /**
