@@ -13,7 +13,7 @@ import { AUTHORIZED_KEYS_PREFIX } from '../keys/authorized-keys.js';
 import { InputError } from '../errors.js';
 import type { ShrinkGuard } from './shrink.js';
 import { writeSshdKeys } from '../writers/sshd-keys.js';
-import { admitUsers, loginPolicy, type LoginPolicy } from '../keys/logins.js';
+import { admitUsers, isSystemAccount, loginPolicy, type LoginPolicy } from '../keys/logins.js';
 import { isoTime, monotonicMs } from '../time.js';
 
 export interface RefreshOutcome {
@@ -176,7 +176,8 @@ export async function refreshOnce(
   // follow, yielding to the API's requests between files (10,000 new users: ~1.5 s), and their
   // faults join this refresh's before it counts as done.
   served?.(outcome);
-  await sshdKeysStep(ctx, users, geniGet, faults);
+  // Never a key file for root or a system account, whatever the cache holds.
+  await sshdKeysStep(ctx, users.some((u) => isSystemAccount(u, policy)) ? users.filter((u) => !isSystemAccount(u, policy)) : users, geniGet, faults);
   return outcome;
 }
 

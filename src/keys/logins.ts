@@ -95,6 +95,14 @@ export function refusal(user: SliceUser, source: SourceResult, policy: LoginPoli
   return undefined;
 }
 
+/**
+ * Root or a system account (by the node's passwd or a UID below 1000), whatever its source: the
+ * sshd key writer's last check, also over what a cache made by an older version may still hold.
+ */
+export function isSystemAccount(user: { readonly login: string; readonly uid?: number | undefined }, policy: LoginPolicy): boolean {
+  return policy.system.has(user.login) || (user.uid !== undefined && user.uid < FIRST_USER_UID);
+}
+
 /** `result` without the users the policy refuses, and one sentence per refused user. */
 export function admitUsers(result: SourceResult, policy: LoginPolicy): { result: SourceResult; refused: string[] } {
   const refused: string[] = [];

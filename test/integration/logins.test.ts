@@ -7,6 +7,10 @@ import path from 'node:path';
 import { copyTree, ownFixtures } from '../helpers/fixtures.js';
 import { startDaemon, getSshKeys, runCli } from '../helpers/daemon.js';
 import { rsaKey } from '../keys/keygen.js';
+import { nodePaths } from '../../src/paths.js';
+import { openKeyCache } from '../../src/store/cache.js';
+import { tryParseKeyText } from '../../src/keys/sshkey.js';
+import { readAccounts } from '../../src/keys/accounts.js';
 
 test.serial('foreign authorities, root, system accounts and logins no ADDUSER creates get no key file', async (t) => {
   const root = copyTree(path.join(ownFixtures, 'pg-vnode'));
@@ -53,6 +57,30 @@ test.serial('foreign authorities, root, system accounts and logins no ADDUSER cr
     t.regex(r.stdout, /login daemon is a system account of this node \(uid 1 in .*etc\/passwd\)/);
     t.regex(r.stdout, /login stray has PUBKEY lines but no ADDUSER line creates it/);
     t.regex(r.stdout, /login sys has UID 5, a system account's/);
+  } finally {
+    await d.stop();
+  }
+});
+
+test.serial('root keys a cache made by an older version still holds get no key file', async (t) => {
+  const root = copyTree(path.join(ownFixtures, 'emulab-pnode'));
+  const paths = nodePaths(root);
+  fs.mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+  const cache = openKeyCache(paths.database);
+  const key = tryParseKeyText(rsaKey(2048, 'old-root'), { source: 'test' });
+  if (key instanceof Error) throw key;
+  // What an older version cached: the accounts file's users, and root and toor as well.
+  const accounts = readAccounts(path.join(paths.bootDir, 'tmcc/accounts'));
+  cache.applySource({ ...accounts, users: [...accounts.users, { login: 'root', keys: [key] }, { login: 'toor', uid: 0, keys: [key] }] });
+  cache.close();
+  const d = await startDaemon(root);
+  try {
+    // The accounts file no longer lists them: the shrink guard holds the old data for 2 s, but
+    // no key file is ever written for root or a uid-0 account.
+    const dir = path.join(root, 'etc/sliceid/authorized_keys');
+    t.false(fs.existsSync(path.join(dir, 'root')));
+    t.false(fs.existsSync(path.join(dir, 'toor')));
+    t.true(fs.readdirSync(dir).length > 0);
   } finally {
     await d.stop();
   }
