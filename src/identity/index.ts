@@ -59,7 +59,7 @@ export async function refreshIdentity(paths: NodePaths, config: Config, opts: Re
   const now = opts.now ?? new Date();
   const gather = (useKept: boolean) =>
     gatherNodeFacts(paths, config, {
-      geniGet: opts.geniGet && useKept,
+      geniGet: opts.geniGet,
       useKept,
       now,
       ...(opts.logger ? { logger: opts.logger } : {}),
@@ -73,8 +73,8 @@ export async function refreshIdentity(paths: NodePaths, config: Config, opts: Re
   const keep = [config.authority?.cert, config.authority?.key, config.origin?.file].filter((f): f is string => !!f);
   const setAside = opts.start ? adoptState(paths, marks, { now, keep, ...(opts.logger ? { logger: opts.logger } : {}) }) : undefined;
   if (setAside && gathered.usedKept) {
-    // The kept geni-get answers were another node's, and went aside with its state (this start's
-    // calls failed, or they would not have been used): derived again without them.
+    // The kept geni-get answers were another node's, and went aside with its state (a call of this
+    // start failed, or they would not have been used): asked and derived again without them.
     gathered = await gather(false);
     facts = gathered.facts;
     derived = deriveIdentity(facts);

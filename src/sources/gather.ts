@@ -68,7 +68,10 @@ export async function gatherNodeFacts(
     const [sliceUrn, clientId] = await Promise.all([runGeniGet(paths, 'slice_urn', run), runGeniGet(paths, 'client_id', run)]);
     if (sliceUrn?.ok) fresh.sliceUrn = { value: sliceUrn.output, where: sliceUrn.where };
     if (clientId?.ok) fresh.clientId = { value: clientId.output, where: clientId.where };
-    next = kept = afterCalls(kept, { slice_urn: sliceUrn, client_id: clientId }, opts.now ?? new Date());
+    const after = afterCalls(kept, { slice_urn: sliceUrn, client_id: clientId }, opts.now ?? new Date());
+    // Written only when it changed (a node without geni-get never gets the file).
+    if (JSON.stringify(after) !== JSON.stringify(kept)) next = after;
+    kept = after;
   }
   const fromKept = keptFacts(paths, kept);
   const fromConfig = configFacts(config);
