@@ -10,6 +10,7 @@ export const main = command(USAGE, { 'no-geni-get': { type: 'boolean', default: 
   const { paths, config, configFile } = setup(values);
   const result = await refreshIdentity(paths, config, { geniGet: !values['no-geni-get'], start: true });
   if (result.setAside) process.stderr.write(`sliceid: warning: ${result.setAside.message}; the old state is in ${result.setAside.dir}\n`);
+  for (const note of result.notes) process.stderr.write(`sliceid: warning: ${note}\n`);
   if (values.json) process.stdout.write(`${JSON.stringify({ ...result, configFile: configFile ?? null })}\n`);
   else process.stdout.write(summary(result, configFile));
   return 0;

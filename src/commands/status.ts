@@ -7,7 +7,7 @@ import { nodePaths, type NodePaths } from '../paths.js';
 import { formatWhere } from '../errors.js';
 import { encodeMethodCall } from '../xmlrpc/encode.js';
 import { openExistingCache, cachedIdentity } from './cache-read.js';
-import { META_API } from '../daemon/refresh.js';
+import { META_API, readRefusals } from '../daemon/refresh.js';
 import { DAY_MS, parseGidChain, verifyGidChain } from '../identity/gid.js';
 import type { SourceState, RefreshRecord } from '../store/types.js';
 import type { IdentityResult } from '../identity/index.js';
@@ -186,6 +186,8 @@ export async function collectStatus(paths: NodePaths, keyTypes: KeyTypeSetting =
     for (const s of sources) if (s.stale) problems.push(`source ${s.id} is stale: ${s.reason ?? s.lastStatus}`);
     if (sources.length === 0) problems.push('no key source found (no tmcc accounts, authorized_keys or geni-get): GetSSHKeys has no key to list');
     problems.push(...keyDataProblems(sources, identity?.identity.slicename, cache.sliceKeys().length));
+    // Users the login policy refused (not this node's accounts: src/keys/logins.ts), by name or URN.
+    for (const refused of Object.values(readRefusals(cache))) problems.push(...refused);
     if (running && !api.answers) problems.push(`API does not answer at ${api.address}: ${api.detail}`);
     problems.push(...nodeHookProblems(paths, identity?.identity.slice.urn));
     const listing = listKeys(cache.sliceKeys(), keyTypes);

@@ -108,7 +108,12 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
   const started = opts.config;
   let config = started;
   let configState: ConfigState = { file: opts.configFile, loadedAt: Date.now(), error: undefined, restart: [] };
-  ensureDir(paths.stateDir, 0o700);
+  try {
+    ensureDir(paths.stateDir, 0o700);
+  } catch (err) {
+    // Degrade: the cache is then kept in memory, and each refresh reports what it cannot write.
+    logger.error({ dir: paths.stateDir, err: (err as Error).message }, 'state directory unusable; serving from memory');
+  }
   // Temp files of writes a kill interrupted: never complete, never needed.
   for (const dir of [path.dirname(paths.slicename), paths.stateDir, path.join(paths.stateDir, 'gid')]) {
     const left = removeStaleTemps(dir);
@@ -134,15 +139,19 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
   };
 
   const apply = (outcome: RefreshOutcome): void => {
-    const identity = outcome.identity?.identity;
-    if (identity) {
+    // This refresh's identity, or the last good one when it could not derive one (degraded).
+    const served = outcome.identity ?? outcome.served;
+    if (served) {
+      const identity = served.identity;
       const owners = ['creator', 'swapper']
-        .map((f) => outcome.identity?.facts[f as 'creator' | 'swapper']?.value)
+        .map((f) => served.facts[f as 'creator' | 'swapper']?.value)
         .filter((v): v is string => !!v);
       view.setSlice({ slicename: identity.slicename, sliceUrn: identity.slice.urn, sliceHrn: identity.slice.hrn, owners });
-      armRenewal(outcome.identity?.nextRenewal);
+    }
+    if (outcome.identity) {
+      armRenewal(outcome.identity.nextRenewal);
       // A refresh that wrote the identity of a new slice runs its hooks (once the API is up).
-      if (api) hooks?.offer(hookContext(identity, api.addresses));
+      if (api) hooks?.offer(hookContext(outcome.identity.identity, api.addresses));
     }
     watcher?.setPaths(outcome.watchPaths);
   };
@@ -238,13 +247,19 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
   };
   await watcher.ready;
 
-  // First refresh: a node whose identity cannot be derived must not come up pretending.
-  const startError = await queue.request('start', true).then(
-    () => (last?.identity ? undefined : new StartupError(last?.identityError ?? 'identity could not be derived')),
-    (err: unknown) => err,
-  );
-  if (startError || !last?.identity) await abandon(startError);
-  const first = last!.identity!;
+  // First refresh. A node whose identity cannot be derived now serves the last good one from its
+  // state (or, at a first start, no slice yet), reports it, and keeps watching for the data.
+  await queue.request('start', true);
+  const degraded = last?.identity ? undefined : (last?.identityError ?? 'the first refresh failed');
+  if (degraded) {
+    const served = last?.served?.identity.slicename;
+    logger.warn(
+      { identityError: degraded, slicename: served },
+      served
+        ? `identity cannot be derived now: serving the last good identity (slice ${served}) and the cached keys; watching for the testbed data`
+        : 'identity cannot be derived and none is kept: serving no slice yet; watching for the testbed data',
+    );
+  }
 
   const tcp = started.api.listen.map((host) => ({ host, port: started.api.port }));
   const socket = started.api.socket === null ? paths.socket : started.api.socket || undefined;
@@ -303,14 +318,15 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
   cache.setMeta(META_API, JSON.stringify(addresses));
   const port = addresses.find((a): a is { host: string; port: number } => 'port' in a)?.port;
   logger.info(
-    { port, socket, addresses, slicename: first.identity.slicename, keys: cache.sliceKeys().length },
+    { port, socket, addresses, slicename: view.slicename(), keys: cache.sliceKeys().length, ...(degraded ? { degraded } : {}) },
     'ready',
   );
   // systemd (Type=notify): the identity files are written and the API answers.
-  void notifyReady(logger, `serving ${first.identity.slicename}`);
+  void notifyReady(logger, view.slicename() ? `serving ${view.slicename()}` : 'serving no slice yet');
   // Slice hooks: the identity files are written and the API answers.
   hooks = new SliceHooks({ dir: started.hooks.dir ?? paths.hooksDir, recordsFile: paths.hookRecords, timeoutMs: started.hooks.timeout * 1000, logger });
-  hooks.offer(hookContext((last?.identity ?? first).identity, addresses));
+  // (Degraded, none: they run once an identity is derived again, from apply.)
+  if (last?.identity) hooks.offer(hookContext(last.identity.identity, addresses));
   // What start-up alone needed (module evaluation, the first refresh's objects) is garbage now:
   // collected once, the daemon starts ~1 MB smaller (bench/README.md).
   setImmediate(collectGarbage);

@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { NodePaths } from '../paths.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type { KeyCache } from '../store/types.js';
+import type { KeyCache, SourceState } from '../store/types.js';
+import type { SourceResult } from '../keys/types.js';
 import { refreshIdentity, type IdentityResult } from '../identity/index.js';
 import { accountsFileFor, collectKeySources, keyWatchPaths } from '../keys/collect.js';
 import { ACCOUNTS_SOURCE_ID } from '../keys/accounts.js';
@@ -12,12 +13,18 @@ import { AUTHORIZED_KEYS_PREFIX } from '../keys/authorized-keys.js';
 import { InputError } from '../errors.js';
 import type { ShrinkGuard } from './shrink.js';
 import { writeSshdKeys } from '../writers/sshd-keys.js';
+import { admitUsers, isSystemAccount, loginPolicy, type LoginPolicy } from '../keys/logins.js';
 import { isoTime, monotonicMs } from '../time.js';
 
 export interface RefreshOutcome {
   readonly identity: IdentityResult | undefined;
   /** Set when the identity could not be derived or written; the previous files were left in place. */
   readonly identityError: string | undefined;
+  /**
+   * The identity served: this refresh's, or when it has none, the last good one kept in the state
+   * (the cache's record of the last refresh that derived one); undefined on a node that never had one.
+   */
+  readonly served: IdentityResult | undefined;
   readonly watchPaths: readonly string[];
   readonly changed: boolean;
   /** What went wrong in this refresh (refused input, I/O errors, deferred shrinks), for status. */
@@ -37,6 +44,8 @@ export interface RefreshContext {
 
 export const META_IDENTITY = 'identity';
 export const META_IDENTITY_ERROR = 'identity_error';
+/** Users the login policy refused (src/keys/logins.ts), per source id: one sentence each, for `status`. */
+export const META_REFUSED = 'refused_users';
 /** The API's listening addresses, for `status`. */
 export const META_API = 'api';
 
@@ -65,6 +74,17 @@ function accountsFiles(paths: NodePaths): string[] {
 }
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** The last identity a refresh derived, as the cache records it (META_IDENTITY); undefined when none or unreadable. */
+export function lastIdentity(cache: KeyCache): IdentityResult | undefined {
+  try {
+    const raw = cache.getMeta(META_IDENTITY);
+    const parsed = raw ? (JSON.parse(raw) as IdentityResult) : undefined;
+    return typeof parsed?.identity?.slicename === 'string' && typeof parsed.identity.slice?.urn === 'string' ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Run one refresh. `geniGet`: also ask the testbed (start-up and explicit refresh only).
@@ -104,15 +124,27 @@ export async function refreshOnce(
     }
     faults.push(identityError);
   }
+  // A failed geni-get call whose kept answer stands (src/sources/geniget-kept.ts): status says so.
+  if (identity) faults.push(...identity.notes);
   tryCache('record the identity', () => {
     // nextRenewal as Date#toJSON would write it, without Date#toJSON (src/time.ts).
     if (identity) cache.setMeta(META_IDENTITY, JSON.stringify({ ...identity, nextRenewal: isoTime(identity.nextRenewal) }));
     cache.setMeta(META_IDENTITY_ERROR, identityError ?? '');
   });
   const identityMs = monotonicMs() - started;
+  // Degrade, never vanish: without an identity now, the last good one keeps being served.
+  const current = identity ?? lastIdentity(cache);
+  if (!identity) {
+    faults.push(
+      current
+        ? `serving the last good identity (slice ${current.identity.slicename}) and the cached keys until the testbed data gives one again`
+        : 'no identity yet: no slice is served until the testbed data gives one (the daemon keeps watching)',
+    );
+  }
 
-  const vnodeId = identity?.facts.vmname?.value;
-  const { changed: keysChanged, confirmInMs, applied, kept } = await applyKeySources(ctx, vnodeId, useGeniGet, faults);
+  const vnodeId = current?.facts.vmname?.value;
+  const policy = loginPolicy(paths, current?.identity);
+  const { changed: keysChanged, confirmInMs, applied, kept } = await applyKeySources(ctx, vnodeId, useGeniGet, policy, faults);
   let changed = keysChanged;
   const users = cache.users();
   const watchPaths = [...identityWatchPaths(paths, ctx.configFile), ...keyWatchPaths(paths, vnodeId, users)];
@@ -128,7 +160,7 @@ export async function refreshOnce(
       trigger,
       durationMs,
       identityMs: Math.round(identityMs * 10) / 10,
-      slicename: identity?.identity.slicename,
+      slicename: current?.identity.slicename,
       issued: identity?.issued,
       written: identity?.written,
       users: users.length,
@@ -139,12 +171,13 @@ export async function refreshOnce(
     },
     'refresh',
   );
-  const outcome = { identity, identityError, watchPaths, changed, faults, confirmInMs };
+  const outcome = { identity, identityError, served: current, watchPaths, changed, faults, confirmInMs };
   // What the API serves is complete from here on (`served` hands it over); sshd's key files
   // follow, yielding to the API's requests between files (10,000 new users: ~1.5 s), and their
   // faults join this refresh's before it counts as done.
   served?.(outcome);
-  await sshdKeysStep(ctx, users, geniGet, faults);
+  // Never a key file for root or a system account, whatever the cache holds.
+  await sshdKeysStep(ctx, users.some((u) => isSystemAccount(u, policy)) ? users.filter((u) => !isSystemAccount(u, policy)) : users, geniGet, faults);
   return outcome;
 }
 
@@ -157,17 +190,23 @@ async function applyKeySources(
   ctx: RefreshContext,
   vnodeId: string | undefined,
   useGeniGet: boolean,
+  policy: LoginPolicy,
   faults: string[],
 ): Promise<{ changed: boolean; confirmInMs: number | undefined; applied: string[]; kept: string[] }> {
   const { paths, config, cache, logger } = ctx;
   const sources = await collectKeySources(paths, { vnodeId, geniGet: useGeniGet, timeoutMs: config.geniGet.timeoutMs, logger });
   const states = new Map(cache.sources().map((s) => [s.id, s]));
+  const refusals = new Map<string, string[]>(Object.entries(readRefusals(cache)));
   let changed = false;
   let confirmInMs: number | undefined;
   const applied: string[] = [];
   const kept: string[] = [];
-  for (const result of sources) {
-    for (const problem of result.problems) logger.warn({ source: result.id, where: problem.where }, problem.message);
+  for (const read of sources) {
+    for (const problem of read.problems) logger.warn({ source: read.id, where: problem.where }, problem.message);
+    // Logins that are not this node's accounts are left out, whatever the source says.
+    const { result, refused } = admitUsers(ownersRemoval(read, states.get(read.id)), policy);
+    if (read.status === 'ok' || read.status === 'partial' || read.removedByOwner) refusals.set(read.id, refused);
+    for (const r of refused) logger.warn({ source: read.id }, r);
     const verdict = ctx.shrinkGuard.check(result, states.get(result.id));
     if (!verdict.apply) {
       kept.push(result.id);
@@ -206,7 +245,37 @@ async function applyKeySources(
       }
     }
   }
+  // What was refused, per source still cached (a source read as missing keeps its last sentences).
+  const cachedIds = new Set(cache.sources().map((s) => s.id));
+  const now = Object.fromEntries([...refusals].filter(([id, list]) => list.length && cachedIds.has(id)));
+  try {
+    if (JSON.stringify(now) !== JSON.stringify(readRefusals(cache))) cache.setMeta(META_REFUSED, JSON.stringify(now));
+  } catch (err) {
+    faults.push(`cache: could not record refused users: ${message(err)}`);
+  }
   return { changed, confirmInMs, applied, kept };
+}
+
+/** The refused users the cache records (META_REFUSED), per source id. */
+export function readRefusals(cache: KeyCache): Record<string, string[]> {
+  try {
+    const parsed = JSON.parse(cache.getMeta(META_REFUSED) ?? '{}') as unknown;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, string[]] => Array.isArray(e[1]) && e[1].every((x) => typeof x === 'string')));
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * A user-owned source its owner deleted or emptied (src/keys/authorized-keys.ts) that served keys:
+ * read as complete and empty, so that the shrink guard applies it once it lasts (the user's own
+ * decision, such as revoking the key of a stolen laptop) and a transient rewrite never does.
+ * Anything else is left as read (a missing testbed file keeps its last good data).
+ */
+export function ownersRemoval(result: SourceResult, cached: SourceState | undefined): SourceResult {
+  if (!result.removedByOwner || cached?.lastGood === undefined || (cached.keys === 0 && cached.users === 0)) return result;
+  return { ...result, status: 'ok', users: [result.removedByOwner], reason: `${result.reason ?? 'removed'} (by its owner)` };
 }
 
 /**

@@ -48,7 +48,8 @@ export interface UserFileRequest {
 
 export type UserFileOutcome =
   | { readonly kind: 'data'; readonly data: Buffer; readonly file: string }
-  | { readonly kind: 'missing'; readonly file: string; readonly reason: string }
+  /** `home`: the home directory itself is missing (an NFS home not mounted), not just the file. */
+  | { readonly kind: 'missing'; readonly file: string; readonly reason: string; readonly home?: true }
   | { readonly kind: 'refused'; readonly file: string; readonly rule: UserFileRule; readonly reason: string };
 
 /** Long enough for a busy machine (the read shares libuv's 4 threads), short enough for a hung NFS server. */
@@ -66,7 +67,14 @@ class Refusal extends Error {
   }
 }
 
-class Missing extends Error {}
+class Missing extends Error {
+  constructor(
+    message: string,
+    readonly home = false,
+  ) {
+    super(message);
+  }
+}
 
 /** Owners trusted besides the user: root, and the uid sliceid runs as (tests run it unprivileged). */
 function trustedOwner(owner: number, uid: number): boolean {
@@ -113,7 +121,7 @@ async function checkedRead(req: UserFileRequest): Promise<UserFileOutcome> {
     try {
       home = await fsp.realpath(req.home);
     } catch (err) {
-      if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') throw new Missing(`home directory ${req.home} does not exist`);
+      if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') throw new Missing(`home directory ${req.home} does not exist`, true);
       throw err;
     }
     const homeSt = await fsp.stat(home);
@@ -148,7 +156,7 @@ async function checkedRead(req: UserFileRequest): Promise<UserFileOutcome> {
       await handle.close().catch(() => undefined);
     }
   } catch (err) {
-    if (err instanceof Missing) return { kind: 'missing', file, reason: err.message };
+    if (err instanceof Missing) return { kind: 'missing', file, reason: err.message, ...(err.home ? { home: true as const } : {}) };
     if (err instanceof Refusal) return { kind: 'refused', file, rule: err.rule, reason: err.message };
     // Only the error code: an errno message names the path and nothing else, but keep it short.
     return { kind: 'refused', file, rule: 'read-error', reason: `${file} cannot be read (${code(err) ?? 'error'})` };

@@ -5,7 +5,8 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { NodePaths } from '../paths.js';
 import type { Facts } from '../sources/facts.js';
-import { gatherFacts } from '../sources/gather.js';
+import { gatherNodeFacts } from '../sources/gather.js';
+import { writeKept } from '../sources/geniget-kept.js';
 import { writeIdentityFiles } from '../writers/identity-files.js';
 import { operatorAuthority } from './authority.js';
 import { commitWrites, planGids, type GidSummary } from './issue.js';
@@ -36,6 +37,8 @@ export interface IdentityResult {
   readonly nextRenewal: Date;
   /** Set when this start found state made for another node and set it aside (see node-record.ts). */
   readonly setAside?: SetAsideNote;
+  /** Faults that did not stop the identity (a failed geni-get call whose kept answer stands). */
+  readonly notes: readonly string[];
 }
 
 export interface RefreshOptions {
@@ -54,16 +57,38 @@ export interface RefreshOptions {
 
 export async function refreshIdentity(paths: NodePaths, config: Config, opts: RefreshOptions): Promise<IdentityResult> {
   const now = opts.now ?? new Date();
-  const facts = await gatherFacts(paths, config, {
-    geniGet: opts.geniGet,
-    ...(opts.logger ? { logger: opts.logger } : {}),
-    ...(opts.osHostname ? { osHostname: opts.osHostname } : {}),
-  });
-  const derived = deriveIdentity(facts);
+  const gather = (useKept: boolean) =>
+    gatherNodeFacts(paths, config, {
+      geniGet: opts.geniGet,
+      useKept,
+      now,
+      ...(opts.logger ? { logger: opts.logger } : {}),
+      ...(opts.osHostname ? { osHostname: opts.osHostname } : {}),
+    });
+  let gathered = await gather(true);
+  let facts = gathered.facts;
+  let derived = deriveIdentity(facts);
   const operator = config.authority ? operatorAuthority(config.authority, now) : undefined;
-  const marks = nodeMarks(paths, derived);
+  let marks = nodeMarks(paths, derived);
   const keep = [config.authority?.cert, config.authority?.key, config.origin?.file].filter((f): f is string => !!f);
   const setAside = opts.start ? adoptState(paths, marks, { now, keep, ...(opts.logger ? { logger: opts.logger } : {}) }) : undefined;
+  if (setAside && gathered.usedKept) {
+    // The kept geni-get answers were another node's, and went aside with its state (a call of this
+    // start failed, or they would not have been used): asked and derived again without them.
+    gathered = await gather(false);
+    facts = gathered.facts;
+    derived = deriveIdentity(facts);
+    marks = nodeMarks(paths, derived);
+  }
+  const notes = [...gathered.notes];
+  if (gathered.kept) {
+    // After the state is known to be this node's: a fresh answer is never set aside with another's.
+    try {
+      writeKept(paths, gathered.kept);
+    } catch (err) {
+      notes.push(`geni-get answers not kept: ${(err as Error).message}`);
+    }
+  }
   const plan = await planGids(paths, derived, {
     now,
     validityDays: config.gid.validityDays,
@@ -94,5 +119,6 @@ export async function refreshIdentity(paths: NodePaths, config: Config, opts: Re
     stateWritten,
     nextRenewal: plan.nextRenewal,
     ...(setAside ? { setAside } : {}),
+    notes,
   };
 }

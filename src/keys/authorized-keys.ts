@@ -144,5 +144,7 @@ export async function readAuthorizedKeys(home: string, user: AccountUser, priori
   if (read.kind === 'data') return parseAuthorizedKeys(read.data, file, user, priority);
   const status: SourceStatus = read.kind === 'missing' ? 'missing' : 'invalid';
   const reason = read.kind === 'refused' ? `refused (rule ${read.rule}): ${read.reason}` : read.reason;
+  // Deleted or emptied by its owner (the home is there): her removal, applied through the shrink guard.
+  if (read.kind === 'missing' && !read.home) return { ...base, status, reason, removedByOwner: { ...user, keys: [] } };
   return { ...base, status, reason };
 }

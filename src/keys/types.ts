@@ -56,4 +56,10 @@ export interface SourceResult {
   readonly problems: readonly Problem[];
   /** Why the status is not "ok" (absent, empty, unreadable, cut short ...), for status and logs. */
   readonly reason?: string;
+  /**
+   * Set on a missing user-owned source (authorized_keys) that its owner deleted or emptied, its home
+   * directory present: the user's own removal, with the user it was for. The refresh applies it as
+   * "no keys" through the shrink guard, so that only a removal that lasts takes the keys away.
+   */
+  readonly removedByOwner?: SliceUser;
 }

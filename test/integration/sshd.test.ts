@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { copyTree, ownFixtures, projectDir } from '../helpers/fixtures.js';
-import { freePort, safeParent } from '../helpers/sshd.js';
+import { freePort, loginUser, safeParent } from '../helpers/sshd.js';
 import { startDaemon, until, cliPath } from '../helpers/daemon.js';
 
 function canConnect(port: number): Promise<boolean> {
@@ -19,12 +19,12 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-function ssh(key: string, port: number): Promise<{ code: number | null; out: string }> {
+function ssh(key: string, port: number, login: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn('ssh', [
       '-i', key, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
       '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'ConnectTimeout=5', '-o', 'LogLevel=ERROR',
-      'root@127.0.0.1', 'echo sliceid-login-ok',
+      `${login}@127.0.0.1`, 'echo sliceid-login-ok',
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -34,8 +34,9 @@ function ssh(key: string, port: number): Promise<{ code: number | null; out: str
 }
 
 test.serial('sshd AuthorizedKeysCommand (daemon stopped), `sliceid authorized-keys %u` and libexec/authorized-keys (#! node): the key of the key file is admitted, another refused', async (t) => {
-  t.is(process.getuid?.(), 0, 'this test runs sshd and logs in as root: run the tests as root (CI does)');
+  t.is(process.getuid?.(), 0, 'this test runs sshd and adds a local account: run the tests as root (CI does)');
   const root = copyTree(path.join(ownFixtures, 'emulab-pnode'));
+  const user = loginUser();
   // sshd insists that the command and every directory above it are root-owned and not writable
   // by group or others: a checkout under /tmp will not do, so pick a place that qualifies.
   const work = fs.mkdtempSync(path.join(safeParent(), 'sliceid-sshd-'));
@@ -53,19 +54,19 @@ test.serial('sshd AuthorizedKeysCommand (daemon stopped), `sliceid authorized-ke
   const commands = [`${viaCli} %u`, `${path.join(work, 'libexec', 'authorized-keys')} %u --root ${root}`];
 
   const pub = fs.readFileSync(path.join(work, 'good.pub'), 'utf8').trim();
-  fs.appendFileSync(path.join(root, 'var/emulab/boot/tmcc/accounts'), `PUBKEY LOGIN=root KEY="${pub}"\n`);
+  fs.appendFileSync(path.join(root, 'var/emulab/boot/tmcc/accounts'), `${user.addUser}\nPUBKEY LOGIN=${user.login} KEY="${pub}"\n`);
   const d = await startDaemon(root);
   t.teardown(() => d.stop());
-  const keys = execFileSync(process.execPath, [cliPath, 'authorized-keys', 'root', '--root', root], { encoding: 'utf8' });
+  const keys = execFileSync(process.execPath, [cliPath, 'authorized-keys', user.login, '--root', root], { encoding: 'utf8' });
   t.is(keys.trim(), pub);
   await d.stop();
 
   for (const command of commands) {
     const sshd = await startSshd(t, work, ['AuthorizedKeysFile none', `AuthorizedKeysCommand ${command}`, 'AuthorizedKeysCommandUser root', 'StrictModes no']);
-    const good = await ssh(path.join(work, 'good'), sshd.port);
+    const good = await ssh(path.join(work, 'good'), sshd.port, user.login);
     t.is(good.code, 0, `${command}: ${good.out}\n${sshd.log()}`);
     t.regex(good.out, /sliceid-login-ok/, command);
-    const other = await ssh(path.join(work, 'other'), sshd.port);
+    const other = await ssh(path.join(work, 'other'), sshd.port, user.login);
     t.not(other.code, 0, command);
     t.notRegex(other.out, /sliceid-login-ok/, command);
     sshd.stop();
@@ -90,7 +91,8 @@ async function startSshd(t: { teardown(fn: () => void): void }, work: string, li
 }
 
 test.serial('sshd AuthorizedKeysFile reads the key files (StrictModes on): with the daemon stopped, a key added, a key removed', async (t) => {
-  t.is(process.getuid?.(), 0, 'this test runs sshd and logs in as root: run the tests as root (CI does)');
+  t.is(process.getuid?.(), 0, 'this test runs sshd and adds a local account: run the tests as root (CI does)');
+  const user = loginUser();
   // sshd checks every directory above the key file: the node tree lives where all are root-owned.
   const work = fs.mkdtempSync(path.join(safeParent(), 'sliceid-sshd-'));
   fs.chmodSync(work, 0o755);
@@ -105,8 +107,8 @@ test.serial('sshd AuthorizedKeysFile reads the key files (StrictModes on): with 
   const pub = (name: string): string => fs.readFileSync(path.join(work, `${name}.pub`), 'utf8').trim();
   const accounts = path.join(root, 'var/emulab/boot/tmcc/accounts');
   const original = fs.readFileSync(accounts, 'utf8');
-  fs.writeFileSync(accounts, `${original}PUBKEY LOGIN=root KEY="${pub('first')}"\n`);
-  const keyFile = path.join(root, 'etc/sliceid/authorized_keys/root');
+  fs.writeFileSync(accounts, `${original}${user.addUser}\nPUBKEY LOGIN=${user.login} KEY="${pub('first')}"\n`);
+  const keyFile = path.join(root, 'etc/sliceid/authorized_keys', user.login);
 
   // The daemon writes the file, then stops: sshd reads the file on its own.
   let d = await startDaemon(root);
@@ -114,7 +116,7 @@ test.serial('sshd AuthorizedKeysFile reads the key files (StrictModes on): with 
   t.is(fs.readFileSync(keyFile, 'utf8'), `${pub('first')}\n`);
   await d.stop();
   const { port, log } = await startSshd(t, work, [`AuthorizedKeysFile ${path.join(root, 'etc/sliceid/authorized_keys')}/%u`, 'StrictModes yes']);
-  const login = (name: string): Promise<{ code: number | null; out: string }> => ssh(path.join(work, name), port);
+  const login = (name: string): Promise<{ code: number | null; out: string }> => ssh(path.join(work, name), port, user.login);
   const first = await login('first');
   t.is(first.code, 0, `${first.out}\n${log()}`);
   t.regex(first.out, /sliceid-login-ok/);
@@ -127,14 +129,14 @@ test.serial('sshd AuthorizedKeysFile reads the key files (StrictModes on): with 
   d = await startDaemon(root);
   const budget = Math.round(1000 * Math.max(1, (2 * os.loadavg()[0]!) / os.cpus().length));
   const added = Date.now();
-  fs.appendFileSync(accounts, `PUBKEY LOGIN=root KEY="${pub('second')}"\n`);
+  fs.appendFileSync(accounts, `PUBKEY LOGIN=${user.login} KEY="${pub('second')}"\n`);
   await until(() => fs.readFileSync(keyFile, 'utf8').includes(pub('second')), budget, `the added key in the key file within ${budget} ms`, 10);
   t.log(`added key in the key file after ${Date.now() - added} ms (budget ${budget} ms)`);
   const second = await login('second');
   t.is(second.code, 0, `${second.out}\n${log()}`);
 
   // A key the accounts file drops stops working once the removal has settled (shrink guard).
-  fs.writeFileSync(accounts, `${original}PUBKEY LOGIN=root KEY="${pub('second')}"\n`);
+  fs.writeFileSync(accounts, `${original}${user.addUser}\nPUBKEY LOGIN=${user.login} KEY="${pub('second')}"\n`);
   await until(() => !fs.readFileSync(keyFile, 'utf8').includes(pub('first')), 15000, 'the dropped key to leave the key file');
   t.not((await login('first')).code, 0);
   t.is((await login('second')).code, 0);

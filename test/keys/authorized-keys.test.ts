@@ -172,3 +172,18 @@ test('both Emulab headers, any "#" line anywhere (also indented), CRLF endings: 
     }
   }
 });
+
+test('a file its owner deleted or emptied is her removal; a missing home directory (NFS not mounted) is not', async (t) => {
+  const home = path.join(tempDir(), 'erin');
+  const noHome = await readAuthorizedKeys(home, user);
+  t.is(noHome.status, 'missing');
+  t.is(noHome.removedByOwner, undefined);
+  fs.mkdirSync(path.join(home, '.ssh'), { recursive: true });
+  const deleted = await readAuthorizedKeys(home, user);
+  t.is(deleted.status, 'missing');
+  t.deepEqual(deleted.removedByOwner, { ...user, keys: [] });
+  fs.writeFileSync(path.join(home, '.ssh/authorized_keys'), '');
+  t.deepEqual((await readAuthorizedKeys(home, user)).removedByOwner, { ...user, keys: [] });
+  fs.writeFileSync(path.join(home, '.ssh/authorized_keys'), `${ED}\n`);
+  t.is((await readAuthorizedKeys(home, user)).removedByOwner, undefined);
+});
