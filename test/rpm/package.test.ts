@@ -382,13 +382,32 @@ for (const shell of ['sh', 'bash']) {
   });
 }
 
-test.serial('initscript: start fails promptly, and says so, when the node identity cannot be derived', async (t) => {
+test.serial('initscript: with no testbed data the daemon starts degraded; status says why', async (t) => {
+  // Issue 25 point 4: no identity and nothing kept is served through (no slice, watching), not an exit.
   const r = tempDir('sliceid-empty-root-');
+  const env = initEnv(r);
+  const init = path.join(root, 'etc/rc.d/init.d/sliceid');
+  const res = await run('sh', [init, 'start'], { env, timeoutMs: 90_000 });
+  t.is(res.code, 0, res.stdout + res.stderr);
+  t.regex(res.stdout, /OK/);
+  t.is((await run('sh', [init, 'status'], { env })).code, 0);
+  const st = await run(path.join(root, 'usr/bin/sliceid'), ['status', '--root', r], { env });
+  t.is(st.code, 1, st.stdout);
+  t.regex(st.stdout, /identity/i);
+  t.is((await run('sh', [init, 'stop'], { env })).code, 0);
+  t.is((await run('sh', [init, 'status'], { env })).code, 3);
+});
+
+test.serial('initscript: start fails promptly, and says so, when the config cannot be read', async (t) => {
+  const r = tempDir('sliceid-bad-config-');
+  fs.mkdirSync(path.join(r, 'etc/sliceid'), { recursive: true });
+  fs.writeFileSync(path.join(r, 'etc/sliceid/sliceid.toml'), '[api\nport = "x"\n');
   const env = initEnv(r);
   const t0 = Date.now();
   const res = await run('sh', [path.join(root, 'etc/rc.d/init.d/sliceid'), 'start'], { env, timeoutMs: 90_000 });
   t.not(res.code, 0);
   t.regex(res.stdout, /FAILED/);
+  t.regex(res.stderr, /sliceid\.toml/);
   t.true(Date.now() - t0 < 30_000, `failed after ${Date.now() - t0} ms`);
   t.false(fs.existsSync(path.join(r, 'var/lock/subsys/sliceid')), 'no lock file');
   t.is((await run('sh', [path.join(root, 'etc/rc.d/init.d/sliceid'), 'status'], { env })).code, 3);
