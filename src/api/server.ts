@@ -171,12 +171,45 @@ type DecodeCall = typeof import('../xmlrpc/decode.js').decodeMethodCall;
 let decoder: Promise<DecodeCall> | undefined;
 const loadDecoder = (): Promise<DecodeCall> => (decoder ??= import('../xmlrpc/decode.js').then((m) => m.decodeMethodCall));
 
+/** Bytes written in one turn of the event loop before yielding to other connections. */
+const WRITE_SLICE_BYTES = 256 * 1024;
+
+/**
+ * Write a reply made of pieces (a multicall's members, shared memo bytes) without holding the
+ * event loop: a slice at a time, yielding between slices, and waiting for the socket to drain
+ * when the client reads slowly (the pieces are shared references, so a slow reader costs no copy).
+ */
+async function writeChunks(res: http.ServerResponse, chunks: readonly Buffer[]): Promise<void> {
+  let slice = 0;
+  for (const chunk of chunks) {
+    if (res.destroyed) return;
+    const flowing = res.write(chunk);
+    slice += chunk.length;
+    if (!flowing) {
+      await new Promise<void>((resolve) => {
+        const go = (): void => {
+          res.off('drain', go);
+          res.off('close', go);
+          resolve();
+        };
+        res.on('drain', go);
+        res.on('close', go);
+      });
+      slice = 0;
+    } else if (slice >= WRITE_SLICE_BYTES) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      slice = 0;
+    }
+  }
+  if (!res.destroyed) res.end();
+}
+
 /** The Koa app that answers XML-RPC calls from `data`. */
 export function createApiApp(
   data: NodeManagerData,
   limits: Limits,
   logger: Logger,
-  nm: NodeManagerApi = createNodeManager(data, { multicallMax: limits.multicallMax, logger }),
+  nm: NodeManagerApi = createNodeManager(data, { multicallMax: limits.multicallMax, replyBudget: limits.replyBytes, logger }),
 ): Koa {
   const app = new Koa();
   app.on('error', (err: unknown) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'API: request failed'));
@@ -224,17 +257,20 @@ export function createApiApp(
       ctx.set('Connection', 'close');
       return plain(ctx, 400, (err as Error).message.startsWith('the gzip body') ? `Bad Request: ${(err as Error).message}` : 'Bad Request: incomplete body');
     }
-    let reply: Buffer;
+    let reply: Buffer[];
     try {
-      reply = nm.respond(decode(body, (decodeMethodCall ??= await loadDecoder())));
+      reply = nm.respondChunks(decode(body, (decodeMethodCall ??= await loadDecoder())));
     } catch (err) {
       logger.debug({ err: (err as Error).message }, 'API: request refused');
-      reply = decodeFault(err);
+      reply = [decodeFault(err)];
     }
     // The reply is complete bytes: write it directly rather than through Koa's body handling.
     ctx.respond = false;
-    ctx.res.writeHead(200, ['Content-Type', 'text/xml', 'Content-Length', String(reply.length)]);
-    ctx.res.end(reply);
+    let length = 0;
+    for (const c of reply) length += c.length;
+    ctx.res.writeHead(200, ['Content-Type', 'text/xml', 'Content-Length', String(length)]);
+    if (reply.length === 1) return void ctx.res.end(reply[0]);
+    await writeChunks(ctx.res, reply);
   });
   return app;
 }
@@ -349,7 +385,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
     }
   }
 
-  const nm = createNodeManager(opts.data, { multicallMax: limits.multicallMax, logger });
+  const nm = createNodeManager(opts.data, { multicallMax: limits.multicallMax, replyBudget: limits.replyBytes, logger });
   const callback = createApiApp(opts.data, limits, logger, nm).callback();
   const deadlines = connectionDeadlines(limits);
   const servers: http.Server[] = [];
