@@ -153,7 +153,7 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
       // A refresh that wrote the identity of a new slice runs its hooks (once the API is up).
       if (api) hooks?.offer(hookContext(outcome.identity.identity, api.addresses));
     }
-    watcher?.setPaths(outcome.watchPaths);
+    watcher?.setPaths(outcome.watchPaths, outcome.userKeyFiles);
   };
 
   const ctx = { paths, config, configFile: opts.configFile, cache, logger, shrinkGuard: new ShrinkGuard(opts.shrinkSettleMs) };
