@@ -16,6 +16,7 @@ import { NodeView } from './data.js';
 import { refreshOnce, identityWatchPaths, META_API, type RefreshOutcome } from './refresh.js';
 import { RefreshQueue } from './queue.js';
 import { startWatcher, type Watcher } from './watch.js';
+import { operatorText } from '../operator-text.js';
 import { debounce } from './debounce.js';
 import { ShrinkGuard } from './shrink.js';
 import { SliceHooks, hookContext } from '../hooks/index.js';
@@ -232,7 +233,8 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
     (event, file) => {
       if (stopping) return;
       if (configPaths().has(path.resolve(file))) reloadWanted = true;
-      events.trigger(`${event} ${path.relative(paths.root, file) || file}`);
+      // The name may be a user's choice: the trigger is logged and shown by status, escaped.
+      events.trigger(`${event} ${operatorText(path.relative(paths.root, file) || file)}`);
     },
     logger,
   );
