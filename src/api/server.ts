@@ -12,6 +12,7 @@ import { encodeFault } from '../xmlrpc/encode.js';
 import { FaultCode } from '../xmlrpc/fault.js';
 import { XmlRpcDecodeError, type MethodCall } from '../xmlrpc/types.js';
 import { connectionDeadlines } from './deadlines.js';
+import { fairSlots } from './fair.js';
 import { isLoopbackAddress, isLoopbackHost } from './loopback.js';
 
 export { isLoopbackAddress, isLoopbackHost };
@@ -391,6 +392,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
   const servers: http.Server[] = [];
   const sockets = new Set<net.Socket>();
   const addresses: ApiAddress[] = [];
+  const evictionLogged = new Set<string>();
 
   const makeServer = (tcp: boolean): http.Server => {
     const server = http.createServer(
@@ -407,14 +409,32 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
       },
       callback,
     );
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => deadlines.request(req.socket, res));
+    // Slots are shared fairly (fair.ts): a full listener evicts the oldest idle connection of
+    // the heaviest holder rather than refusing the newcomer (node's maxConnections would).
+    const slots = fairSlots({
+      max: limits.maxConnections,
+      perPeer: limits.perPeerConnections,
+      tcp,
+      onEvict: (who, why) => {
+        const holder = who.startsWith('unknown') ? 'unknown' : who;
+        if (!evictionLogged.has(holder) && evictionLogged.size < 1000) {
+          evictionLogged.add(holder);
+          logger.warn({ holder, why }, 'API: connection slots full; closing idle connections of the heaviest holder (logged once per holder)');
+        }
+      },
+    });
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      deadlines.request(req.socket, res);
+      slots.busy(req.socket);
+      res.once('close', () => slots.idle(req.socket));
+    });
     server.once('request', resumeOptimizer);
     server.maxHeadersCount = limits.headerCount;
-    server.maxConnections = limits.maxConnections;
     server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
     server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
     server.on('connection', (socket: net.Socket) => {
       if (!allowNonLoopback && !guardConnection(socket, tcp, logger)) return;
+      if (!slots.admit(socket)) return;
       deadlines.connected(socket);
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
