@@ -168,9 +168,9 @@ function decodeFault(err: unknown): Buffer {
  * request rather than at start, like the optimizing compilers (src/optimizer.ts): a node whose API
  * is never called never holds it.
  */
-type DecodeCall = typeof import('../xmlrpc/decode.js').decodeMethodCall;
+type DecodeCall = typeof import('../xmlrpc/decode.js').decodeMethodCallSliced;
 let decoder: Promise<DecodeCall> | undefined;
-const loadDecoder = (): Promise<DecodeCall> => (decoder ??= import('../xmlrpc/decode.js').then((m) => m.decodeMethodCall));
+const loadDecoder = (): Promise<DecodeCall> => (decoder ??= import('../xmlrpc/decode.js').then((m) => m.decodeMethodCallSliced));
 
 /** Bytes written in one turn of the event loop before yielding to other connections. */
 const WRITE_SLICE_BYTES = 256 * 1024;
@@ -219,9 +219,10 @@ export function createApiApp(
   // small argument-less call so a repeat costs a byte comparison instead of a parse.
   let last: { body: Buffer; call: MethodCall } | undefined;
   let decodeMethodCall: DecodeCall | undefined;
-  const decode = (body: Buffer, decodeMethodCall: DecodeCall): MethodCall => {
+  // Large documents are parsed a slice per event-loop turn (decodeMethodCallSliced).
+  const decode = async (body: Buffer, decodeMethodCall: DecodeCall): Promise<MethodCall> => {
     if (last && last.body.equals(body)) return last.call;
-    const call = decodeMethodCall(body, limits.decode);
+    const call = await decodeMethodCall(body, limits.decode);
     if (body.length <= 1024 && call.params.length === 0) last = { body: Buffer.from(body), call: Object.freeze({ ...call, params: Object.freeze([]) as unknown as [] }) };
     return call;
   };
@@ -260,7 +261,7 @@ export function createApiApp(
     }
     let reply: Buffer[];
     try {
-      reply = nm.respondChunks(decode(body, (decodeMethodCall ??= await loadDecoder())));
+      reply = nm.respondChunks(await decode(body, (decodeMethodCall ??= await loadDecoder())));
     } catch (err) {
       logger.debug({ err: (err as Error).message }, 'API: request refused');
       reply = [decodeFault(err)];
