@@ -17,6 +17,7 @@ import { refreshOnce, identityWatchPaths, META_API, type RefreshOutcome } from '
 import { RefreshQueue } from './queue.js';
 import { startWatcher, type Watcher } from './watch.js';
 import { operatorText } from '../operator-text.js';
+import { userKeyFiles } from '../keys/collect.js';
 import { debounce } from './debounce.js';
 import { ShrinkGuard } from './shrink.js';
 import { SliceHooks, hookContext } from '../hooks/index.js';
@@ -225,6 +226,13 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
     },
     (err) => logger.error({ err: err instanceof Error ? err.stack : String(err) }, 'refresh failed; serving the last good data'),
   );
+  const knownUserFiles = (): string[] => {
+    try {
+      return userKeyFiles(paths, cache.users());
+    } catch {
+      return [];
+    }
+  };
   const events = debounce((reasons) => void queue.request(`files: ${reasons.join(', ')}`, false), opts.quietMs ?? 100, 1000);
 
   // Watch before the first read, so that a change made while it runs is not missed.
@@ -237,6 +245,9 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
       events.trigger(`${event} ${operatorText(path.relative(paths.root, file) || file)}`);
     },
     logger,
+    // The users the cache knows from the last run are watched from the start too (their watches
+    // are set here, synchronously); each refresh then sets the users it found.
+    knownUserFiles(),
   );
   let api: ApiServer | undefined;
   const abandon = async (err: unknown): Promise<never> => {
