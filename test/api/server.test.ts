@@ -417,3 +417,21 @@ test('close() stops within 2 s with idle, keep-alive and half-sent requests open
   t.true(fs.lstatSync(socket).isSocket(), 'the socket file stays, refusing connections');
   await t.throwsAsync(request({ port }, { body: GET_SSH_KEYS }), { code: 'ECONNREFUSED' });
 });
+
+test('a multicall reply in pieces arrives whole (TCP and the socket), within the reply budget, faults in the slots beyond it', async (t) => {
+  const single = (await request({ port: (await startTestApi(t, data())).port }, { body: GET_SSH_KEYS })).body.length;
+  const { port, socket } = await startTestApi(t, data(), { limits: { replyBytes: single * 20 } });
+  const body = encodeMethodCall('system.multicall', [Array.from({ length: 256 }, () => ({ methodName: 'GetSSHKeys', params: [] }))]);
+  for (const target of [{ port } as Target, { socketPath: socket } as Target]) {
+    const reply = await request(target, { body });
+    t.is(reply.status, 200);
+    t.is(Number(reply.headers['content-length']), Buffer.byteLength(reply.body));
+    t.true(Buffer.byteLength(reply.body) <= single * 20 + 256 * 400, `${Buffer.byteLength(reply.body)} bytes`);
+    const results = (decodeMethodResponse(reply.body) as { params: unknown[][] }).params[0]!;
+    t.is(results.length, 256);
+    const answered = results.filter((r) => Array.isArray(r));
+    t.true(answered.length >= 15 && answered.length <= 21, `${answered.length} answered`);
+    for (const r of answered) t.deepEqual(r, [expected.GetSSHKeys]);
+    t.like(results[255], { faultCode: 104 });
+  }
+});
