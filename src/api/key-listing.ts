@@ -36,17 +36,36 @@ const NOT_IN_FORM = /[^\x20-\x7e]| {2}|^ | $/;
 const FIELDS = /^([^ \t]+)[ \t]+([^ \t]+)(?:[ \t]+(.*))?$/s;
 
 /**
+ * Characters of a key comment GetSSHKeys lists; the rest is cut. A comment is a label (sshd and
+ * the Raven tools ignore it), but a user may make hers 1 MiB of `&` (5 MiB once escaped as XML):
+ * cut, 63 such keys make a ~105 KB reply instead of ~5 MiB. sshd gets the comment unchanged.
+ */
+export const MAX_LISTED_COMMENT = 256;
+
+/** Where the comment starts in a text already in form ("type blob comment"), or -1. */
+function commentStart(text: string): number {
+  const first = text.indexOf(' ');
+  if (first < 0) return -1;
+  const second = text.indexOf(' ', first + 1);
+  return second < 0 ? -1 : second + 1;
+}
+
+/**
  * A cached key text as GetSSHKeys lists it: `type base64 comment`, fields separated by single
  * spaces, the comment's runs of blanks made one space and every character outside printable
  * ASCII made `?` (Python 2's xmlrpclib hands a non-ASCII reply to the Raven tools as a unicode
- * object, and their str() of it raises). sshd gets the text unchanged (`authorized-keys`).
+ * object, and their str() of it raises), and cut at MAX_LISTED_COMMENT characters. sshd gets the
+ * text unchanged (`authorized-keys`).
  */
 export function listingText(text: string): string {
   // What the cache holds (sshkey.ts: "type blob comment", trimmed) is nearly always in form already.
-  if (!NOT_IN_FORM.test(text)) return text;
+  if (!NOT_IN_FORM.test(text)) {
+    const at = commentStart(text);
+    if (at < 0 || text.length - at <= MAX_LISTED_COMMENT) return text;
+  }
   const m = FIELDS.exec(text.trim());
   if (!m) return text;
-  const comment = (m[3] ?? '').replace(/[^\x20-\x7e]/gu, '?').replace(/[ \t]+/g, ' ').trim();
+  const comment = (m[3] ?? '').replace(/[^\x20-\x7e]/gu, '?').replace(/[ \t]+/g, ' ').trim().slice(0, MAX_LISTED_COMMENT).trimEnd();
   return comment ? `${m[1]} ${m[2]} ${comment}` : `${m[1]} ${m[2]}`;
 }
 

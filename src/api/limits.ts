@@ -31,6 +31,13 @@ export interface Limits {
   readonly decode: DecodeLimits;
   /** Calls in one system.multicall. */
   readonly multicallMax: number;
+  /** Reply bytes of one request; a system.multicall's members share them (a member beyond gets a fault). */
+  readonly replyBytes: number;
+  /**
+   * Connection slots one peer (one uid on loopback TCP; the Unix socket's peers as one, see
+   * fair.ts) may hold once the listener is near full; beyond, its oldest idle connection goes.
+   */
+  readonly perPeerConnections: number;
 }
 
 export const defaultLimits: Limits = {
@@ -47,6 +54,8 @@ export const defaultLimits: Limits = {
   drainMs: 2_000,
   decode: defaultDecodeLimits,
   multicallMax: 256,
+  replyBytes: 16 * 1024 * 1024,
+  perPeerConnections: 256,
 };
 
 /** Defaults overridden by `partial`; refuses values that make no sense. */

@@ -2,7 +2,7 @@
 // dispatcher: every failure becomes a fault. Answers to argument-less calls are encoded once per
 // data.version(), so the hot path (GetSSHKeys) is a map lookup.
 import type { Logger } from '../log.js';
-import { encodeFault, encodeResponse } from '../xmlrpc/encode.js';
+import { encodeFault, encodeResponse, encodeValue } from '../xmlrpc/encode.js';
 import {
   XmlRpcFault,
   argumentCount,
@@ -31,6 +31,12 @@ export interface NodeManagerApi {
   readonly methods: readonly string[];
   /** Answer a decoded call with the bytes of a methodResponse (result or fault). Never throws. */
   respond(call: MethodCall): Buffer;
+  /**
+   * The same answer as pieces to write one after the other (what the server sends). A
+   * system.multicall's members that are memoized answers are the memo's own bytes, shared by
+   * reference: 256 GetSSHKeys members cost 256 references, not 256 copies. Never throws.
+   */
+  respondChunks(call: MethodCall): Buffer[];
   /** Answer a call as a value; throws XmlRpcFault (any other error is wrapped as 104). */
   call(methodName: string, params: XmlRpcValue[]): XmlRpcValue;
   /** Compute the memoized answers of the current data now (after a refresh) rather than at the first call. */
@@ -40,6 +46,8 @@ export interface NodeManagerApi {
 export interface NodeManagerOptions {
   /** Most calls one system.multicall may carry. */
   readonly multicallMax?: number;
+  /** Most reply bytes one request may be answered with (a multicall's members share it). */
+  readonly replyBudget?: number;
   readonly logger?: Logger;
 }
 
@@ -95,8 +103,17 @@ function withoutNil(record: Readonly<Record<string, unknown>>): XmlRpcStruct {
   return out;
 }
 
+/** Default reply budget of one request: 16 MiB (a GetSSHKeys reply is ~100 KB at most in practice). */
+export const DEFAULT_REPLY_BUDGET = 16 * 1024 * 1024;
+
+const RESPONSE_HEAD = Buffer.from("<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n");
+const RESPONSE_TAIL = Buffer.from('</param>\n</params>\n</methodResponse>\n');
+const ARRAY_OPEN = Buffer.from('<value><array><data>\n');
+const ARRAY_CLOSE = Buffer.from('</data></array></value>\n');
+
 export function createNodeManager(data: NodeManagerData, opts: NodeManagerOptions = {}): NodeManagerApi {
   const multicallMax = opts.multicallMax ?? 256;
+  const replyBudget = opts.replyBudget ?? DEFAULT_REPLY_BUDGET;
   const table = new Map<string, Method>();
   const add = (m: Method): void => void table.set(m.name, m);
 
@@ -239,34 +256,101 @@ export function createNodeManager(data: NodeManagerData, opts: NodeManagerOption
     }
   }
 
-  const memo = new Map<string, { version: number; body: Buffer }>();
+  /**
+   * A memoized answer: the whole response, and (when it is a result) its `<value>` as a view of
+   * the same bytes, for multicall members; or the fault it is.
+   */
+  interface Memo {
+    readonly version: number;
+    readonly body: Buffer;
+    readonly value?: Buffer;
+    readonly fault?: XmlRpcFault;
+  }
+  const memo = new Map<string, Memo>();
 
-  function respond(req: MethodCall): Buffer {
+  function memoized(m: Method, params: XmlRpcValue[]): Memo {
+    const version = data.version();
+    const hit = memo.get(m.name);
+    if (hit && hit.version === version) return hit;
+    let entry: Memo;
+    try {
+      const body = encodeResponse(m.run(params));
+      entry = { version, body, value: body.subarray(RESPONSE_HEAD.length, body.length - RESPONSE_TAIL.length) };
+    } catch (err) {
+      // A fault of our own (e.g. GetRecord off a slice) is as stable as an answer; a failure
+      // of the data layer is not, and is retried on the next call.
+      if (!(err instanceof XmlRpcFault)) throw err;
+      entry = { version, body: encodeFault(err), fault: err };
+    }
+    memo.set(m.name, entry);
+    return entry;
+  }
+
+  const faultMember = (f: XmlRpcFault): Buffer => Buffer.from(encodeValue({ faultCode: f.faultCode, faultString: f.faultString }), 'utf8');
+
+  /**
+   * system.multicall as pieces. The members share the request's reply budget: a member whose
+   * answer would take the reply past it is not answered but gets a fault in its slot (as any
+   * failing member does), so the members before it keep their results and the reply stays
+   * within the budget plus the size of the faults.
+   */
+  function multicallChunks(calls: XmlRpcValue): Buffer[] {
+    if (!Array.isArray(calls)) throw callError('system.multicall expects an array of {methodName, params} structs');
+    if (calls.length > multicallMax) throw callError(`system.multicall takes at most ${multicallMax} calls, got ${calls.length}`);
+    const out: Buffer[] = [RESPONSE_HEAD, ARRAY_OPEN];
+    let used = RESPONSE_HEAD.length + RESPONSE_TAIL.length + 2 * ARRAY_OPEN.length;
+    calls.forEach((c, i) => {
+      try {
+        const methodName = isStruct(c) ? c['methodName'] : undefined;
+        const params = isStruct(c) ? c['params'] : undefined;
+        if (typeof methodName !== 'string' || !Array.isArray(params)) {
+          throw callError(`system.multicall call ${i} needs a methodName (string) and params (array)`);
+        }
+        if (methodName === 'system.multicall') throw callError('system.multicall cannot be nested');
+        let value: Buffer;
+        const m = lookup(methodName, params);
+        if (m.memo) {
+          const entry = memoized(m, params);
+          if (entry.fault) throw entry.fault;
+          value = entry.value!;
+        } else {
+          value = Buffer.from(encodeValue(m.run(params)), 'utf8');
+        }
+        const size = value.length + ARRAY_OPEN.length + ARRAY_CLOSE.length;
+        if (used + size > replyBudget) {
+          throw callError(`system.multicall call ${i} (${methodName}) not answered: the reply would exceed ${replyBudget} bytes`);
+        }
+        used += size;
+        out.push(ARRAY_OPEN, value, ARRAY_CLOSE);
+      } catch (err) {
+        const f = faultMember(asFault(err));
+        used += f.length;
+        out.push(f);
+      }
+    });
+    out.push(ARRAY_CLOSE, RESPONSE_TAIL);
+    return out;
+  }
+
+  function respondChunks(req: MethodCall): Buffer[] {
     try {
       const m = lookup(req.methodName, req.params);
-      if (!m.memo) return encodeResponse(m.run(req.params));
-      const version = data.version();
-      const hit = memo.get(m.name);
-      if (hit && hit.version === version) return hit.body;
-      let body: Buffer;
-      try {
-        body = encodeResponse(m.run(req.params));
-      } catch (err) {
-        // A fault of our own (e.g. GetRecord off a slice) is as stable as an answer; a failure
-        // of the data layer is not, and is retried on the next call.
-        if (!(err instanceof XmlRpcFault)) throw err;
-        body = encodeFault(err);
-      }
-      memo.set(m.name, { version, body });
-      return body;
+      if (m.name === 'system.multicall') return multicallChunks(req.params[0]!);
+      if (!m.memo) return [encodeResponse(m.run(req.params))];
+      return [memoized(m, req.params).body];
     } catch (err) {
-      return encodeFault(asFault(err));
+      return [encodeFault(asFault(err))];
     }
+  }
+
+  function respond(req: MethodCall): Buffer {
+    const chunks = respondChunks(req);
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
 
   function warm(): void {
     for (const m of table.values()) if (m.memo && m.args === 0) respond({ methodName: m.name, params: [] });
   }
 
-  return { methods: names(), respond, call, warm };
+  return { methods: names(), respond, respondChunks, call, warm };
 }

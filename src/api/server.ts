@@ -12,6 +12,7 @@ import { encodeFault } from '../xmlrpc/encode.js';
 import { FaultCode } from '../xmlrpc/fault.js';
 import { XmlRpcDecodeError, type MethodCall } from '../xmlrpc/types.js';
 import { connectionDeadlines } from './deadlines.js';
+import { fairSlots } from './fair.js';
 import { isLoopbackAddress, isLoopbackHost } from './loopback.js';
 
 export { isLoopbackAddress, isLoopbackHost };
@@ -167,16 +168,49 @@ function decodeFault(err: unknown): Buffer {
  * request rather than at start, like the optimizing compilers (src/optimizer.ts): a node whose API
  * is never called never holds it.
  */
-type DecodeCall = typeof import('../xmlrpc/decode.js').decodeMethodCall;
+type DecodeCall = typeof import('../xmlrpc/decode.js').decodeMethodCallSliced;
 let decoder: Promise<DecodeCall> | undefined;
-const loadDecoder = (): Promise<DecodeCall> => (decoder ??= import('../xmlrpc/decode.js').then((m) => m.decodeMethodCall));
+const loadDecoder = (): Promise<DecodeCall> => (decoder ??= import('../xmlrpc/decode.js').then((m) => m.decodeMethodCallSliced));
+
+/** Bytes written in one turn of the event loop before yielding to other connections. */
+const WRITE_SLICE_BYTES = 256 * 1024;
+
+/**
+ * Write a reply made of pieces (a multicall's members, shared memo bytes) without holding the
+ * event loop: a slice at a time, yielding between slices, and waiting for the socket to drain
+ * when the client reads slowly (the pieces are shared references, so a slow reader costs no copy).
+ */
+async function writeChunks(res: http.ServerResponse, chunks: readonly Buffer[]): Promise<void> {
+  let slice = 0;
+  for (const chunk of chunks) {
+    if (res.destroyed) return;
+    const flowing = res.write(chunk);
+    slice += chunk.length;
+    if (!flowing) {
+      await new Promise<void>((resolve) => {
+        const go = (): void => {
+          res.off('drain', go);
+          res.off('close', go);
+          resolve();
+        };
+        res.on('drain', go);
+        res.on('close', go);
+      });
+      slice = 0;
+    } else if (slice >= WRITE_SLICE_BYTES) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      slice = 0;
+    }
+  }
+  if (!res.destroyed) res.end();
+}
 
 /** The Koa app that answers XML-RPC calls from `data`. */
 export function createApiApp(
   data: NodeManagerData,
   limits: Limits,
   logger: Logger,
-  nm: NodeManagerApi = createNodeManager(data, { multicallMax: limits.multicallMax, logger }),
+  nm: NodeManagerApi = createNodeManager(data, { multicallMax: limits.multicallMax, replyBudget: limits.replyBytes, logger }),
 ): Koa {
   const app = new Koa();
   app.on('error', (err: unknown) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'API: request failed'));
@@ -185,9 +219,10 @@ export function createApiApp(
   // small argument-less call so a repeat costs a byte comparison instead of a parse.
   let last: { body: Buffer; call: MethodCall } | undefined;
   let decodeMethodCall: DecodeCall | undefined;
-  const decode = (body: Buffer, decodeMethodCall: DecodeCall): MethodCall => {
+  // Large documents are parsed a slice per event-loop turn (decodeMethodCallSliced).
+  const decode = async (body: Buffer, decodeMethodCall: DecodeCall): Promise<MethodCall> => {
     if (last && last.body.equals(body)) return last.call;
-    const call = decodeMethodCall(body, limits.decode);
+    const call = await decodeMethodCall(body, limits.decode);
     if (body.length <= 1024 && call.params.length === 0) last = { body: Buffer.from(body), call: Object.freeze({ ...call, params: Object.freeze([]) as unknown as [] }) };
     return call;
   };
@@ -224,17 +259,20 @@ export function createApiApp(
       ctx.set('Connection', 'close');
       return plain(ctx, 400, (err as Error).message.startsWith('the gzip body') ? `Bad Request: ${(err as Error).message}` : 'Bad Request: incomplete body');
     }
-    let reply: Buffer;
+    let reply: Buffer[];
     try {
-      reply = nm.respond(decode(body, (decodeMethodCall ??= await loadDecoder())));
+      reply = nm.respondChunks(await decode(body, (decodeMethodCall ??= await loadDecoder())));
     } catch (err) {
       logger.debug({ err: (err as Error).message }, 'API: request refused');
-      reply = decodeFault(err);
+      reply = [decodeFault(err)];
     }
     // The reply is complete bytes: write it directly rather than through Koa's body handling.
     ctx.respond = false;
-    ctx.res.writeHead(200, ['Content-Type', 'text/xml', 'Content-Length', String(reply.length)]);
-    ctx.res.end(reply);
+    let length = 0;
+    for (const c of reply) length += c.length;
+    ctx.res.writeHead(200, ['Content-Type', 'text/xml', 'Content-Length', String(length)]);
+    if (reply.length === 1) return void ctx.res.end(reply[0]);
+    await writeChunks(ctx.res, reply);
   });
   return app;
 }
@@ -349,12 +387,13 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
     }
   }
 
-  const nm = createNodeManager(opts.data, { multicallMax: limits.multicallMax, logger });
+  const nm = createNodeManager(opts.data, { multicallMax: limits.multicallMax, replyBudget: limits.replyBytes, logger });
   const callback = createApiApp(opts.data, limits, logger, nm).callback();
   const deadlines = connectionDeadlines(limits);
   const servers: http.Server[] = [];
   const sockets = new Set<net.Socket>();
   const addresses: ApiAddress[] = [];
+  const evictionLogged = new Set<string>();
 
   const makeServer = (tcp: boolean): http.Server => {
     const server = http.createServer(
@@ -371,14 +410,32 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
       },
       callback,
     );
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => deadlines.request(req.socket, res));
+    // Slots are shared fairly (fair.ts): a full listener evicts the oldest idle connection of
+    // the heaviest holder rather than refusing the newcomer (node's maxConnections would).
+    const slots = fairSlots({
+      max: limits.maxConnections,
+      perPeer: limits.perPeerConnections,
+      tcp,
+      onEvict: (who, why) => {
+        const holder = who.startsWith('unknown') ? 'unknown' : who;
+        if (!evictionLogged.has(holder) && evictionLogged.size < 1000) {
+          evictionLogged.add(holder);
+          logger.warn({ holder, why }, 'API: connection slots full; closing idle connections of the heaviest holder (logged once per holder)');
+        }
+      },
+    });
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      deadlines.request(req.socket, res);
+      slots.busy(req.socket);
+      res.once('close', () => slots.idle(req.socket));
+    });
     server.once('request', resumeOptimizer);
     server.maxHeadersCount = limits.headerCount;
-    server.maxConnections = limits.maxConnections;
     server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
     server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
     server.on('connection', (socket: net.Socket) => {
       if (!allowNonLoopback && !guardConnection(socket, tcp, logger)) return;
+      if (!slots.admit(socket)) return;
       deadlines.connected(socket);
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));

@@ -5,6 +5,7 @@ import { hookReport, describeRun, pendingHooks, type HookReport } from '../hooks
 import { openExistingCache, cachedIdentity } from './cache-read.js';
 import { command, runningDaemon, setup, UsageError } from './common.js';
 import { isoTime } from '../time.js';
+import { operatorText } from '../operator-text.js';
 
 const USAGE = 'usage: sliceid hooks [run] [--root DIR] [--config FILE] [--json]\n';
 
@@ -21,7 +22,8 @@ function currentSlice(paths: Parameters<typeof openExistingCache>[0]): { urn: st
 
 function format(report: HookReport, current: { urn: string; slicename: string } | undefined): string {
   const lines: string[] = [];
-  const row = (label: string, text: string): void => void lines.push(`${label.padEnd(12)}${text}`);
+  // A hook's name and its recorded outcome are the slice's words: escaped.
+  const row = (label: string, text: string): void => void lines.push(`${label.padEnd(12)}${operatorText(text)}`);
   const { set, records } = report;
   row('directory', set.dir);
   const named = [

@@ -2,6 +2,7 @@
 // cached key type (what sshd is served), not only those [api] getsshkeys_key_types lets through.
 import { UsageError, command, setup } from './common.js';
 import { openExistingCache, getSshKeysAnswer } from './cache-read.js';
+import { operatorLines, operatorText } from '../operator-text.js';
 
 const USAGE = 'usage: sliceid keys [SLICE] [--all] [--root DIR] [--config FILE] [--json]\n';
 
@@ -22,7 +23,8 @@ export const main = command(USAGE, { all: { type: 'boolean', default: false } },
   if (values.json) {
     process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
   } else {
-    for (const [slice, keys] of Object.entries(answer)) process.stdout.write(`# ${slice}\n${keys}${keys ? '\n' : ''}`);
+    // Key comments are the users' words: each line escaped (--json is JSON-escaped already).
+    for (const [slice, keys] of Object.entries(answer)) process.stdout.write(`# ${operatorText(slice)}\n${operatorLines(keys)}${keys ? '\n' : ''}`);
   }
   return wanted !== undefined && Object.keys(answer).length === 0 ? 1 : 0;
 });

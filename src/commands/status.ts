@@ -1,6 +1,7 @@
 // sliceid status: identity and the origin of each fact, users and keys, sources (stale ones with
 // their reason), the last refresh, the state of the three files, and whether the API answers.
 import fs from 'node:fs';
+import { operatorText } from '../operator-text.js';
 import http from 'node:http';
 import { command, runningDaemon } from './common.js';
 import { nodePaths, type NodePaths } from '../paths.js';
@@ -250,7 +251,8 @@ function ago(ms: number | undefined): string {
 
 export function formatStatus(r: StatusReport): string {
   const lines: string[] = [];
-  const row = (label: string, text: string): void => void lines.push(`${label.padEnd(12)}${text}`);
+  // Every row may quote what a user chose (a file name in a trigger, a source's reason): escaped.
+  const row = (label: string, text: string): void => void lines.push(`${label.padEnd(12)}${operatorText(text)}`);
   row('daemon', r.daemon.running ? `running, pid ${r.daemon.pid ?? 'unknown'}` : 'not running');
   if (r.config) {
     const file = r.config.file ?? 'none (the defaults)';

@@ -16,6 +16,8 @@ import { NodeView } from './data.js';
 import { refreshOnce, identityWatchPaths, META_API, type RefreshOutcome } from './refresh.js';
 import { RefreshQueue } from './queue.js';
 import { startWatcher, type Watcher } from './watch.js';
+import { operatorText } from '../operator-text.js';
+import { userKeyFiles } from '../keys/collect.js';
 import { debounce } from './debounce.js';
 import { ShrinkGuard } from './shrink.js';
 import { SliceHooks, hookContext } from '../hooks/index.js';
@@ -153,7 +155,7 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
       // A refresh that wrote the identity of a new slice runs its hooks (once the API is up).
       if (api) hooks?.offer(hookContext(outcome.identity.identity, api.addresses));
     }
-    watcher?.setPaths(outcome.watchPaths);
+    watcher?.setPaths(outcome.watchPaths, outcome.userKeyFiles);
   };
 
   const ctx = { paths, config, configFile: opts.configFile, cache, logger, shrinkGuard: new ShrinkGuard(opts.shrinkSettleMs) };
@@ -224,6 +226,13 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
     },
     (err) => logger.error({ err: err instanceof Error ? err.stack : String(err) }, 'refresh failed; serving the last good data'),
   );
+  const knownUserFiles = (): string[] => {
+    try {
+      return userKeyFiles(paths, cache.users());
+    } catch {
+      return [];
+    }
+  };
   const events = debounce((reasons) => void queue.request(`files: ${reasons.join(', ')}`, false), opts.quietMs ?? 100, 1000);
 
   // Watch before the first read, so that a change made while it runs is not missed.
@@ -232,9 +241,13 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
     (event, file) => {
       if (stopping) return;
       if (configPaths().has(path.resolve(file))) reloadWanted = true;
-      events.trigger(`${event} ${path.relative(paths.root, file) || file}`);
+      // The name may be a user's choice: the trigger is logged and shown by status, escaped.
+      events.trigger(`${event} ${operatorText(path.relative(paths.root, file) || file)}`);
     },
     logger,
+    // The users the cache knows from the last run are watched from the start too (their watches
+    // are set here, synchronously); each refresh then sets the users it found.
+    knownUserFiles(),
   );
   let api: ApiServer | undefined;
   const abandon = async (err: unknown): Promise<never> => {

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { KeyCache, SourceState } from '../store/types.js';
 import type { SourceResult } from '../keys/types.js';
 import { refreshIdentity, type IdentityResult } from '../identity/index.js';
-import { accountsFileFor, collectKeySources, keyWatchPaths } from '../keys/collect.js';
+import { accountsFileFor, collectKeySources, keyWatchPaths, userKeyFiles } from '../keys/collect.js';
 import { ACCOUNTS_SOURCE_ID } from '../keys/accounts.js';
 import { AUTHORIZED_KEYS_PREFIX } from '../keys/authorized-keys.js';
 import { InputError } from '../errors.js';
@@ -26,6 +26,8 @@ export interface RefreshOutcome {
    */
   readonly served: IdentityResult | undefined;
   readonly watchPaths: readonly string[];
+  /** Users' authorized_keys files, watched apart from watchPaths (src/daemon/watch.ts). */
+  readonly userKeyFiles: readonly string[];
   readonly changed: boolean;
   /** What went wrong in this refresh (refused input, I/O errors, deferred shrinks), for status. */
   readonly faults: readonly string[];
@@ -147,7 +149,8 @@ export async function refreshOnce(
   const { changed: keysChanged, confirmInMs, applied, kept } = await applyKeySources(ctx, vnodeId, useGeniGet, policy, faults);
   let changed = keysChanged;
   const users = cache.users();
-  const watchPaths = [...identityWatchPaths(paths, ctx.configFile), ...keyWatchPaths(paths, vnodeId, users)];
+  const watchPaths = [...new Set([...identityWatchPaths(paths, ctx.configFile), ...keyWatchPaths(paths, vnodeId)])];
+  const userFiles = userKeyFiles(paths, users);
   const durationMs = Math.round((monotonicMs() - started) * 10) / 10;
   const keys = cache.sliceKeys().length;
   const filesChanged = identity ? identity.written.length > 0 : false;
@@ -171,7 +174,7 @@ export async function refreshOnce(
     },
     'refresh',
   );
-  const outcome = { identity, identityError, served: current, watchPaths, changed, faults, confirmInMs };
+  const outcome = { identity, identityError, served: current, watchPaths, userKeyFiles: userFiles, changed, faults, confirmInMs };
   // What the API serves is complete from here on (`served` hands it over); sshd's key files
   // follow, yielding to the API's requests between files (10,000 new users: ~1.5 s), and their
   // faults join this refresh's before it counts as done.

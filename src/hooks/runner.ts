@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { Hook } from './discover.js';
 import type { HookRun } from './records.js';
 import { monotonicMs } from '../time.js';
+import { operatorText } from '../operator-text.js';
 
 /** What a hook learns from its environment. */
 export interface HookContext {
@@ -153,7 +154,7 @@ export function runHook(hook: Hook, ctx: HookContext, opts: RunOptions): Running
           return;
         }
         output += Buffer.byteLength(line) + 1;
-        logger.info({ hook: hook.name, stream, line, ...(cut ? { cut: true } : {}) }, 'hook output');
+        logger.info({ hook: hook.name, stream, line: operatorText(line), ...(cut ? { cut: true } : {}) }, 'hook output');
       });
       readable.on('data', (d: Buffer) => splitter.push(d));
       return splitter;

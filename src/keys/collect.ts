@@ -111,20 +111,24 @@ export interface WatchedUser {
 }
 
 /**
- * Files and directories to watch: the boot dir (tmcc dirs are deleted and rewritten in it), the
- * accounts file, and for each user served from authorized_keys (or with no key at all yet) the
- * file and its .ssh directory (Emulab replaces it via .new + rename).
+ * The testbed's paths to watch for keys: the boot dir (tmcc dirs are deleted and rewritten in
+ * it) and the accounts file. Users' files are userKeyFiles (watched apart: src/daemon/watch.ts).
  */
-export function keyWatchPaths(paths: NodePaths, vnodeId: string | undefined, users: readonly WatchedUser[]): string[] {
+export function keyWatchPaths(paths: NodePaths, vnodeId: string | undefined): string[] {
   const out = new Set<string>([paths.bootDir, accountsFileFor(paths, vnodeId)]);
   if (vnodeId && DIR_NAME.test(vnodeId)) out.add(path.join(paths.tmccDir(vnodeId), 'accounts'));
+  return [...out];
+}
+
+/**
+ * The authorized_keys files of the users served from one (or with no key at all yet), one per
+ * user whatever is in their homes (Emulab replaces a file via .new + rename).
+ */
+export function userKeyFiles(paths: NodePaths, users: readonly WatchedUser[]): string[] {
+  const out = new Set<string>();
   for (const u of users) {
     if (!u.homedir) continue;
-    if (u.sources.includes(AUTHORIZED_KEYS_PREFIX + u.login) || u.keys.length === 0) {
-      const file = authorizedKeysFile(paths, u.homedir);
-      out.add(path.dirname(file));
-      out.add(file);
-    }
+    if (u.sources.includes(AUTHORIZED_KEYS_PREFIX + u.login) || u.keys.length === 0) out.add(authorizedKeysFile(paths, u.homedir));
   }
   return [...out];
 }

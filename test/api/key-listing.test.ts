@@ -3,7 +3,7 @@
 import test from 'ava';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { describeLeftOut, listKeys, listingReport, listingText, listedTypes, storkUnusable } from '../../src/api/key-listing.js';
+import { MAX_LISTED_COMMENT, describeLeftOut, listKeys, listingReport, listingText, listedTypes, storkUnusable } from '../../src/api/key-listing.js';
 import { createNodeManager } from '../../src/api/nodemanager.js';
 import { NodeView } from '../../src/daemon/data.js';
 import { KEY_TYPES, parseKeyText } from '../../src/keys/sshkey.js';
@@ -103,4 +103,15 @@ test('NodeView over a real cache: GetSSHKeys and GetRecord list the configured t
   cache.applySource(source([ED, EC]));
   t.deepEqual(get(views.planetlab, 'GetSSHKeys'), { params: [{ p_e: '' }] }, 'every key left out: the slice is there with ""');
   t.deepEqual(get(views.all, 'GetSSHKeys'), { params: [{ p_e: [ED, EC].join('\n') }] });
+});
+
+test('a listed comment is cut at MAX_LISTED_COMMENT characters (a 16 KB comment of & would be 80 KB of XML)', (t) => {
+  const long = `ssh-rsa AAAAB3Nza ${'&'.repeat(16 * 1024)}`;
+  t.is(listingText(long), `ssh-rsa AAAAB3Nza ${'&'.repeat(MAX_LISTED_COMMENT)}`);
+  const messy = `ssh-rsa\tAAAAB3Nza  ${'a  '.repeat(1000)}`;
+  const cut = listingText(messy);
+  t.is(cut.length - 'ssh-rsa AAAAB3Nza '.length, MAX_LISTED_COMMENT - 1, 'cut after normalising, trailing blank dropped');
+  const short = `ssh-rsa AAAAB3Nza ${'c'.repeat(MAX_LISTED_COMMENT)}`;
+  t.is(listingText(short), short, 'a comment at the bound is untouched');
+  t.is(listingText('ssh-rsa AAAAB3Nza'), 'ssh-rsa AAAAB3Nza');
 });

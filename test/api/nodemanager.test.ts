@@ -170,3 +170,38 @@ test('GetRecord carries the current timestamp even when no data changed', (t) =>
   timestamp = 200;
   t.is((answer(nm, 'GetRecord') as { params: Array<{ timestamp: number }> }).params[0]!.timestamp, 200);
 });
+
+test('system.multicall: memoized members are the memo bytes by reference; members share one reply budget', (t) => {
+  const big = `ssh-rsa AAAAB3Nza ${'x'.repeat(200)}`;
+  const data = fakeData({ slicename: 's', keys: Array.from({ length: 40 }, () => big) });
+  const single = createNodeManager(data).respond({ methodName: 'GetSSHKeys', params: [] }).length;
+  const budget = single * 10;
+  const nm = createNodeManager(data, { replyBudget: budget });
+  const calls = Array.from({ length: 256 }, () => ({ methodName: 'GetSSHKeys', params: [] }));
+  const chunks = nm.respondChunks({ methodName: 'system.multicall', params: [calls] });
+  const memoBody = nm.respond({ methodName: 'GetSSHKeys', params: [] });
+  const values = chunks.filter((c) => c.length > 1000);
+  t.true(values.length > 0 && values.length <= 10, `${values.length} members answered within the budget`);
+  for (const v of values) t.is(v.buffer, memoBody.buffer, 'a member is a view of the memo, not a copy');
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  t.true(total <= budget + 256 * 400, `reply ${total} bytes within the budget plus the faults`);
+  const res = decodeMethodResponse(Buffer.concat(chunks));
+  const results = (res as { params: XmlRpcValue[][] }).params[0] as XmlRpcValue[];
+  t.is(results.length, 256, 'every member has its slot');
+  t.deepEqual(results[0], [{ s: data.sliceKeys().join('\n') }]);
+  const last = results[255] as { faultCode: number; faultString: string };
+  t.is(last.faultCode, 104);
+  t.regex(last.faultString, /not answered: the reply would exceed \d+ bytes/);
+  t.is(data.calls.sliceKeys, 3, 'the keys were read once per NodeManager (two here) and once by this test: never per member');
+});
+
+test('respond and respondChunks give the same bytes', (t) => {
+  const nm = createNodeManager(slice());
+  for (const call of [
+    { methodName: 'GetSSHKeys', params: [] },
+    { methodName: 'Help', params: [] },
+    { methodName: 'system.multicall', params: [[{ methodName: 'GetXIDs', params: [] }, { methodName: 'Nope', params: [] }]] },
+  ]) {
+    t.deepEqual(Buffer.concat(nm.respondChunks(call)), nm.respond(call));
+  }
+});

@@ -239,22 +239,31 @@ test('1000 idle connections are reaped, and the server still answers', async (t)
   await assertStillServes(t, { port });
 });
 
-test('connections beyond maxConnections are refused at accept', async (t) => {
-  const { port } = await startTestApi(t, data(), { tcp: [{ host: '127.0.0.1', port: 0 }], limits: { maxConnections: 5 } });
-  const held: net.Socket[] = [];
-  for (let i = 0; i < 5; i++) {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('error', () => undefined);
-    await new Promise((r) => s.once('connect', r));
-    held.push(s);
+test('a full listener evicts the oldest idle connection instead of refusing: held slots do not keep callers out (TCP and the socket)', async (t) => {
+  const { port, socket } = await startTestApi(t, data(), { tcp: [{ host: '127.0.0.1', port: 0 }], limits: { maxConnections: 20 } });
+  for (const target of [{ port } as Target, { socketPath: socket } as Target]) {
+    const held: net.Socket[] = [];
+    let dropped = 0;
+    for (let i = 0; i < 60; i++) {
+      const s = 'port' in target ? net.connect(target.port, '127.0.0.1') : net.connect(target.socketPath);
+      s.on('error', () => undefined);
+      s.once('close', () => dropped++);
+      await new Promise((r) => s.once('connect', r));
+      held.push(s);
+    }
+    let answered = 0;
+    for (let i = 0; i < 5; i++) {
+      const reply = await request(target, { body: GET_SSH_KEYS });
+      if (reply.status === 200) answered++;
+    }
+    t.is(answered, 5, 'every caller answered while 60 idle connections were held');
+    // The server kept at most 20: the rest of what was held is closed.
+    const start = Date.now();
+    while (dropped < 40 && Date.now() - start < 5000) await new Promise((r) => setImmediate(r));
+    t.true(dropped >= 40, `${dropped} held connections closed`);
+    for (const s of held) s.destroy();
+    await Promise.all(held.map((s) => closed(s, 1000)));
   }
-  // The five were accepted first (each connect completed before the sixth was opened).
-  const extra = net.connect(port, '127.0.0.1');
-  extra.on('error', () => undefined);
-  await closed(extra, 3000);
-  t.pass('the sixth connection was closed by the server');
-  for (const s of held) s.destroy();
-  await Promise.all(held.map((s) => closed(s, 1000)));
 });
 
 // ---- loopback only ----------------------------------------------------------------------------
@@ -407,4 +416,22 @@ test('close() stops within 2 s with idle, keep-alive and half-sent requests open
   await Promise.all([idle, half, kept].map((s) => closed(s, 1000)));
   t.true(fs.lstatSync(socket).isSocket(), 'the socket file stays, refusing connections');
   await t.throwsAsync(request({ port }, { body: GET_SSH_KEYS }), { code: 'ECONNREFUSED' });
+});
+
+test('a multicall reply in pieces arrives whole (TCP and the socket), within the reply budget, faults in the slots beyond it', async (t) => {
+  const single = (await request({ port: (await startTestApi(t, data())).port }, { body: GET_SSH_KEYS })).body.length;
+  const { port, socket } = await startTestApi(t, data(), { limits: { replyBytes: single * 20 } });
+  const body = encodeMethodCall('system.multicall', [Array.from({ length: 256 }, () => ({ methodName: 'GetSSHKeys', params: [] }))]);
+  for (const target of [{ port } as Target, { socketPath: socket } as Target]) {
+    const reply = await request(target, { body });
+    t.is(reply.status, 200);
+    t.is(Number(reply.headers['content-length']), Buffer.byteLength(reply.body));
+    t.true(Buffer.byteLength(reply.body) <= single * 20 + 256 * 400, `${Buffer.byteLength(reply.body)} bytes`);
+    const results = (decodeMethodResponse(reply.body) as { params: unknown[][] }).params[0]!;
+    t.is(results.length, 256);
+    const answered = results.filter((r) => Array.isArray(r));
+    t.true(answered.length >= 15 && answered.length <= 21, `${answered.length} answered`);
+    for (const r of answered) t.deepEqual(r, [expected.GetSSHKeys]);
+    t.like(results[255], { faultCode: 104 });
+  }
 });

@@ -2,7 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { nodePaths } from '../../src/paths.js';
-import { accountsFileFor, collectFileSources, collectKeySources, keyWatchPaths, tmccDirFor } from '../../src/keys/collect.js';
+import { accountsFileFor, collectFileSources, collectKeySources, keyWatchPaths, tmccDirFor, userKeyFiles } from '../../src/keys/collect.js';
 import { copyTree, goodTrees, tempDir } from '../helpers/fixtures.js';
 import { randomEd25519 } from './keygen.js';
 
@@ -96,22 +96,19 @@ test('a HOMEDIR never leaves the root', async (t) => {
   t.is(sources[1]!.origin, path.join(root, 'etc/.ssh/authorized_keys'));
 });
 
-test('keyWatchPaths: boot dir, accounts file, authorized_keys in use or awaited', (t) => {
+test('keyWatchPaths: boot dir, accounts file; userKeyFiles: authorized_keys in use or awaited', (t) => {
   const root = tempDir();
   const paths = nodePaths(root);
-  const watch = keyWatchPaths(paths, 'pcvm1-2', [
+  t.deepEqual(keyWatchPaths(paths, 'pcvm1-2'), [
+    paths.bootDir,
+    path.join(paths.bootDir, 'tmcc', 'accounts'),
+    path.join(paths.bootDir, 'tmcc.pcvm1-2', 'accounts'),
+  ]);
+  const watch = userKeyFiles(paths, [
     { login: 'amy', homedir: '/users/amy', keys: ['k'], sources: ['tmcc:accounts'] },
     { login: 'bo', homedir: '/users/bo', keys: ['k'], sources: ['tmcc:accounts', 'authorized_keys:bo'] },
     { login: 'cat', homedir: '/home/cat', keys: [], sources: ['tmcc:accounts'] },
     { login: 'dee', keys: [], sources: ['tmcc:accounts'] },
   ]);
-  t.deepEqual(watch, [
-    paths.bootDir,
-    path.join(paths.bootDir, 'tmcc', 'accounts'),
-    path.join(paths.bootDir, 'tmcc.pcvm1-2', 'accounts'),
-    path.join(root, 'users/bo/.ssh'),
-    path.join(root, 'users/bo/.ssh/authorized_keys'),
-    path.join(root, 'home/cat/.ssh'),
-    path.join(root, 'home/cat/.ssh/authorized_keys'),
-  ]);
+  t.deepEqual(watch, [path.join(root, 'users/bo/.ssh/authorized_keys'), path.join(root, 'home/cat/.ssh/authorized_keys')]);
 });

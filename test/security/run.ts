@@ -13,6 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { projectDir, ownFixtures } from '../helpers/fixtures.js';
 import { jsonLines } from '../helpers/daemon.js';
 import { encodeMethodCall } from '../../src/xmlrpc/encode.js';
+import { hostileAttacks } from './hostile.js';
 
 const ATTACKER = process.env['SLICEID_ATTACKER'] ?? 'sliceid-attacker';
 const LOGIN = 'cy'; // the NFS fixture's user, whose keys come from ~/.ssh/authorized_keys
@@ -408,6 +409,27 @@ async function main(): Promise<number> {
     for (const a of late) note(`late: ${a.phase} at +${a.at! - started} ms: ${a.error ?? `${Math.round(a.ms)} ms`}`);
     check(`every API call during the attacks answered within ${CALL_LIMIT_MS} ms`, late.length === 0, `${prober.answers.length} calls, max ${Math.round(max)} ms, ${late.length} late or failed${late[0] ? ` (${late[0].error ?? `${Math.round(late[0].ms)} ms`})` : ''}`);
     check('the daemon never exited during the attacks', pid(t) === daemonPid);
+
+    // Issue 24: bounded replies, bounded watching, fair connections, clean status.
+    await hostileAttacks(
+      {
+        check,
+        note,
+        asAttacker: (script, extra) => asAttacker(t, script, extra),
+        refreshed: () => refreshed(t),
+        restoreGood: () => restoreGood(t),
+        statusText: () => {
+          const text = spawnSync(process.execPath, [cli, 'status', '--root', t.root], { encoding: 'utf8', timeout: 20_000 }).stdout;
+          outputs.push(text);
+          return text;
+        },
+        pid: () => pid(t) ?? -1,
+        port: () => port(t),
+        attackerArgs: (argv) => attackerArgs(t, argv),
+        attackerEnv: () => attackerEnv(t),
+      },
+      t,
+    );
 
     // 7. The socket path while sliceid is stopped, and a squat before it starts.
     const stop = init(t, 'stop');
