@@ -67,7 +67,7 @@ export class SliceHooks {
     const { logger, paths } = this.opts;
     const pending = this.pending(ctx);
     if (!pending.length && !asked) {
-      logger.debug({ slicename: ctx.slicename }, 'slice hooks: nothing to run');
+      logger.info({ slicename: ctx.slicename }, 'slice hooks: nothing to run');
       return;
     }
     try {
