@@ -92,3 +92,21 @@ test.serial('stdout a pipe whose reader has gone (EPIPE): the daemon goes on ser
   d.kill('SIGTERM');
   t.is(await code, 0);
 });
+
+test.serial('--log-format journal: plain lines with priority prefixes; a bad value is a usage error', async (t) => {
+  const bad = await runCli(['run', '--root', tempDir(), '--log-format', 'xml']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--log-format xml: must be one of auto, json, journal/);
+  const root = copyTree(pnode);
+  const d = spawn(process.execPath, [cliPath, 'run', '--root', root, '--port', '0', '--log-format', 'journal'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => stop(d));
+  const seen: string[] = [];
+  const readyLine = await new Promise<string>((resolve) => {
+    readline.createInterface({ input: d.stdout! }).on('line', (l) => {
+      seen.push(l);
+      if (/^<6>ready port=\d+ /.test(l)) resolve(l);
+    });
+  });
+  t.regex(readyLine, /slicename=wlab_radio keys=3/);
+  t.true(seen.every((l) => /^<[2-7]>\S/.test(l)), seen.join('\n'));
+});
