@@ -159,11 +159,18 @@ async function slicehooks(t: import('ava').ExecutionContext, c: Container, pid: 
       return [];
     }
   };
-  await until(() => count().length > 0, 60_000, 'the long hook to start');
+  // At boot: both hooks ran once in their unit (the boot's end waits for the oneshot's job).
+  await until(async () => (await c.exec(['systemctl', 'is-active', 'sliceid-hooks.service'])).stdout.trim() !== 'activating', 60_000, 'the boot-time hooks');
+  t.deepEqual(count(), ['start', 'done'], 'the long hook ran once at boot');
+  // The long hook changed: `sliceid hooks run` starts the unit again, and the daemon is killed
+  // (kill -9 of its main process) while the hook runs.
+  fs.appendFileSync(c.inside('/etc/sliceid/slice.d/20-long'), '# v2\n');
+  await c.mustExec(['sliceid', 'hooks', 'run']);
+  await until(() => count().length > 2, 60_000, 'the changed long hook to start');
   const killedAt = Date.now();
   await c.mustExec(['kill', '-9', String(pid)]);
-  t.deepEqual(count(), ['start'], 'killed while the long hook runs');
-  await until(() => count().length === 2, 60_000, 'the long hook to finish');
+  t.deepEqual(count(), ['start', 'done', 'start'], 'killed while the long hook runs');
+  await until(() => count().length === 4, 60_000, 'the long hook to finish');
   const finishedAt = Date.now();
   // systemd restarts the daemon (Restart=on-failure, RestartSec=5): a new pid serves.
   const pid2 = await until(async () => {
@@ -177,7 +184,7 @@ async function slicehooks(t: import('ava').ExecutionContext, c: Container, pid: 
   const runs = records.slices[fixture.expected.slice.urn]!.hooks;
   t.like(runs['10-install'], { outcome: 'ok' });
   t.like(runs['20-long'], { outcome: 'ok' });
-  t.deepEqual(count(), ['start', 'done'], 'the long hook ran exactly once');
+  t.deepEqual(count(), ['start', 'done', 'start', 'done'], 'the changed long hook ran exactly once, the kill -9 notwithstanding');
   t.is((await c.mustExec(['dpkg-query', '-W', '-f', '${Status}', 'sliceid-hello'])).trim(), 'install ok installed', 'the hook installed a package');
   t.is((await c.mustExec(['/usr/local/bin/sliceid-hello'])).trim(), `hello ${slice}`, 'the hook wrote under /usr/local');
   // The hooks' journal: under their own unit, each output line with the hook's name, plain text.
