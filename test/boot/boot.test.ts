@@ -385,6 +385,8 @@ async function debLifecycle(t: import('ava').ExecutionContext, c: Container): Pr
   t.true(fs.existsSync(c.inside('/etc/sliceid/sliceid.toml')), 'conffiles kept on removal');
   t.true(fs.existsSync(c.inside('/var/lib/sliceid/gid')), 'state kept on removal');
 
+  // The test's slice hooks are the admin's files, not the package's: removed first, as an admin would.
+  fs.rmSync(c.inside('/etc/sliceid/slice.d'), { recursive: true, force: true });
   const purge = await c.exec(['dpkg', '-P', 'sliceid'], { timeoutMs: 120_000 });
   t.is(purge.code, 0, purge.stderr);
   for (const gone of ['/etc/sliceid', '/etc/default/sliceid', '/var/lib/sliceid', '/etc/slicename', '/etc/slice.gid', '/etc/init.d/sliceid']) {
