@@ -54,6 +54,7 @@ sliceid.toml            /etc/sliceid/sliceid.toml                     0644
 sliceid.sysconfig       /etc/default/sliceid                          0644
 sliceid.init            /etc/init.d/sliceid                           0755
 sliceid.service         /lib/systemd/system/sliceid.service           0644
+sliceid-hooks.service   /lib/systemd/system/sliceid-hooks.service     0644
 sliceid.logrotate       /etc/logrotate.d/sliceid                      0644
 README-rpm.md           /usr/share/doc/sliceid/README-rpm.md          0644
 deb/copyright           /usr/share/doc/sliceid/copyright              0644

@@ -13,6 +13,10 @@ import { isLoopbackHost } from './api/loopback.js';
 import { DEFAULT_KEY_TYPE_SETTING, isKnownKeyType, type KeyTypeSetting } from './api/key-listing.js';
 import { KEY_TYPES } from './keys/sshkey.js';
 
+/** [log] format (src/log.ts); kept here so that reading the config does not load the logger. */
+export const LOG_FORMATS = ['auto', 'json', 'journal'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export interface Config {
@@ -31,9 +35,11 @@ export interface Config {
     /** Which key types GetSSHKeys lists (`getsshkeys_key_types`); the others are served to sshd only. */
     getsshkeysKeyTypes: KeyTypeSetting;
   };
-  log: { level: string };
+  /** format: auto (journal when stdout is the journal's stream, else JSON lines), json, journal. */
+  log: { level: string; format: LogFormat };
   /** Slice hooks: their directory (null: paths.hooksDir; else a node path rebased under the root), time limit in seconds. */
-  hooks: { dir: string | null; timeout: number };
+  /** runner: auto (their own systemd unit under systemd, else a detached process), systemd, process. */
+  hooks: { dir: string | null; timeout: number; runner: HookRunnerMode };
   /** Where the config came from: the file and the line of each fact it sets. */
   origin?: { file: string; factLines: Partial<Record<FactName, number>> };
 }
@@ -48,17 +54,20 @@ const DEFAULTS = {
   gid: { validityDays: 1826, renewBeforeDays: 30 },
   geniGet: { enabled: true, timeoutMs: 3000 },
   api: { port: 812, listen: ['127.0.0.1', '::1'] as string[], socket: null as string | null, allowNonLoopback: false, getsshkeysKeyTypes: DEFAULT_KEY_TYPE_SETTING },
-  log: { level: 'info' },
+  log: { level: 'info', format: 'auto' as LogFormat },
 } as const;
 
 /** The [hooks] section: its defaults and its schema (dir: a node path; timeout: seconds per hook). */
-const HOOKS_DEFAULTS = { dir: null as string | null, timeout: 600 };
+const HOOKS_DEFAULTS = { dir: null as string | null, timeout: 600, runner: 'auto' as HookRunnerMode };
+export const HOOK_RUNNER_MODES = ['auto', 'systemd', 'process'] as const;
+export type HookRunnerMode = (typeof HOOK_RUNNER_MODES)[number];
 
 function hooksSchema(z: typeof import('zod').z) {
   return z
     .strictObject({
       dir: z.string().min(1, 'must name a directory').nullable().default(HOOKS_DEFAULTS.dir),
       timeout: z.number().positive('must be a positive number of seconds').max(86400, 'must be at most 86400 seconds (a day)').default(HOOKS_DEFAULTS.timeout),
+      runner: z.enum(HOOK_RUNNER_MODES).default(HOOKS_DEFAULTS.runner),
     })
     .prefault({});
 }
@@ -117,7 +126,7 @@ function buildSchema() {
           }
         });
       }),
-    log: z.strictObject({ level: z.enum(LOG_LEVELS).default(DEFAULTS.log.level) }).prefault({}),
+    log: z.strictObject({ level: z.enum(LOG_LEVELS).default(DEFAULTS.log.level), format: z.enum(LOG_FORMATS).default(DEFAULTS.log.format) }).prefault({}),
     hooks: hooksSchema(z),
   });
 }

@@ -27,6 +27,9 @@ export function nodeSpecificPaths(paths: NodePaths, config: Config, configFile: 
     ...nodeStateEntries(paths, keep),
     // The key cache and set-aside state are not identity (adopting state keeps them), but they are this node's.
     ...[cache, `${cache}-wal`, `${cache}-shm`, `${cache}-journal`, 'set-aside'],
+    // The hooks runner's lock and a request left for it.
+    'hooks.request',
+    'hooks.lock',
   ].map((n) => path.join(paths.stateDir, n));
   const identityFiles = [paths.slicename, paths.sliceGid, paths.nodeGid];
   const temps = identityFiles.flatMap((file) => {

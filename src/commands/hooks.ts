@@ -1,13 +1,21 @@
 // sliceid hooks: list the slice hooks (refused ones with the reason) and, per slice, each hook's
-// last run. `sliceid hooks run`: ask the running daemon (SIGUSR2) to run at once the hooks that
-// have not run well for the current slice. With no daemon it refuses: hooks are promised a live API.
+// last run (a run still going names its runner; one whose runner died shows as vanished).
+// `sliceid hooks run`: ask the running daemon (SIGUSR2) to start the runner for the hooks that have
+// not run well for the current slice; `--again` first forgets the runs that vanished, so that they
+// run again (the operator has checked what they left). With no daemon it refuses: hooks are
+// promised a live API. `sliceid hooks exec`: the runner itself (the sliceid-hooks unit's command).
 import { hookReport, describeRun, pendingHooks, type HookReport } from '../hooks/report.js';
 import { openExistingCache, cachedIdentity } from './cache-read.js';
 import { command, runningDaemon, setup, UsageError } from './common.js';
 import { isoTime } from '../time.js';
 import { operatorText } from '../operator-text.js';
+import { createLogger } from '../log.js';
+import { execHooks } from '../hooks/exec.js';
+import { acquireHooksLock, hooksRunner } from '../hooks/lock.js';
+import { forgetVanished } from '../hooks/records.js';
+import { logFormatOption } from './run.js';
 
-const USAGE = 'usage: sliceid hooks [run] [--root DIR] [--config FILE] [--json]\n';
+const USAGE = 'usage: sliceid hooks [run [--again] | exec [--log-format auto|json|journal]] [--root DIR] [--config FILE] [--json]\n';
 
 function currentSlice(paths: Parameters<typeof openExistingCache>[0]): { urn: string; slicename: string } | undefined {
   const cache = openExistingCache(paths);
@@ -37,6 +45,7 @@ function format(report: HookReport, current: { urn: string; slicename: string } 
     const pending = pendingHooks(report, current.urn);
     row('pending', pending.length ? `${pending.join(', ')} (for ${current.slicename})` : 'none');
   }
+  row('runner', report.runner.held ? `running, pid ${report.runner.pid ?? 'unknown'}` : 'none running');
   for (const [urn, slice] of Object.entries(records.slices)) {
     row('slice', `${slice.slicename}  ${urn}${current?.urn === urn ? '  (current)' : ''}`);
     for (const [name, run] of Object.entries(slice.hooks)) {
@@ -46,10 +55,35 @@ function format(report: HookReport, current: { urn: string; slicename: string } 
   return `${lines.join('\n')}\n`;
 }
 
-export const main = command(USAGE, {}, true, ({ values, positionals }) => {
+export const main = command(USAGE, { again: { type: 'boolean', default: false }, 'log-format': { type: 'string' } }, true, async ({ values, positionals }) => {
   const [sub, ...extra] = positionals;
-  if (extra.length || (sub !== undefined && sub !== 'run')) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0] ?? sub)}`);
+  if (extra.length || (sub !== undefined && sub !== 'run' && sub !== 'exec')) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0] ?? sub)}`);
   const { paths, config } = setup(values);
+  if (sub === 'exec') {
+    const logger = createLogger({ level: config.log.level, format: logFormatOption(values['log-format']) ?? config.log.format });
+    const daemon = runningDaemon(paths);
+    if (!('pid' in daemon) && !daemon.running) {
+      logger.error(`slice hooks: ${daemon.why}: hooks run only while the daemon serves their API; nothing run`);
+      return 1;
+    }
+    return execHooks(paths, config, logger);
+  }
+  if (sub === 'run' && values.again) {
+    const slice = currentSlice(paths);
+    if (slice) {
+      const attempt = acquireHooksLock(paths.stateDir);
+      if (!('lock' in attempt)) {
+        process.stderr.write(`sliceid: a hooks runner is at work (pid ${attempt.heldBy ?? 'unknown'}); run this again once it is done ("sliceid hooks" shows it)\n`);
+        return 1;
+      }
+      try {
+        const names = forgetVanished(paths.hookRecords, slice.urn);
+        if (names.length) process.stdout.write(`forgot the vanished runs of ${names.join(', ')} for ${slice.slicename}: they run again\n`);
+      } finally {
+        attempt.lock.release();
+      }
+    }
+  }
   if (sub === 'run') {
     const daemon = runningDaemon(paths);
     if (!('pid' in daemon)) {
@@ -62,12 +96,12 @@ export const main = command(USAGE, {}, true, ({ values, positionals }) => {
     process.stdout.write(`asked sliceid (pid ${daemon.pid}) to run the slice hooks that have not run well; "sliceid hooks" shows the results\n`);
     return 0;
   }
-  const report = hookReport(config.hooks.dir ?? paths.hooksDir, paths.hookRecords);
+  const report = hookReport(config.hooks.dir ?? paths.hooksDir, paths.hookRecords, hooksRunner(paths.stateDir));
   const current = currentSlice(paths);
   if (values.json) {
     const pending = current ? pendingHooks(report, current.urn) : [];
     const { dir, hooks, refused } = report.set;
-    process.stdout.write(`${JSON.stringify({ dir, hooks, refused, current, pending, slices: report.records.slices }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ dir, hooks, refused, current, pending, runner: report.runner, slices: report.records.slices }, null, 2)}\n`);
   } else {
     process.stdout.write(format(report, current));
   }

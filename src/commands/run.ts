@@ -1,10 +1,17 @@
 // sliceid run: the daemon.
-import { createLogger } from '../log.js';
+import { createLogger, resolveLogFormat } from '../log.js';
 import { startDaemon } from '../daemon/lifecycle.js';
 import { command, setup, UsageError } from './common.js';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig, LOG_FORMATS, type Config, type LogFormat } from '../config.js';
 
-const USAGE = 'usage: sliceid run [--root DIR] [--config FILE] [--port N] [--socket PATH|--no-socket] [--listen ADDR]...\n';
+/** --log-format's value, checked. */
+export function logFormatOption(value: string | undefined): LogFormat | undefined {
+  if (value === undefined) return undefined;
+  if (!(LOG_FORMATS as readonly string[]).includes(value)) throw new UsageError(`--log-format ${value}: must be one of ${LOG_FORMATS.join(', ')}`);
+  return value as LogFormat;
+}
+
+const USAGE = 'usage: sliceid run [--root DIR] [--config FILE] [--port N] [--socket PATH|--no-socket] [--listen ADDR]... [--log-format auto|json|journal]\n';
 
 export const main = command(
   USAGE,
@@ -13,6 +20,7 @@ export const main = command(
     socket: { type: 'string' },
     'no-socket': { type: 'boolean', default: false },
     listen: { type: 'string', multiple: true },
+    'log-format': { type: 'string' },
   },
   false,
   async ({ values }) => {
@@ -33,8 +41,9 @@ export const main = command(
       const loaded = loadConfig(paths, values.config);
       return { config: withFlags(loaded.config), file: loaded.file };
     };
-    const logger = createLogger({ level: config.log.level });
-    const daemon = await startDaemon({ paths, config: withFlags(config), configFile, loadConfig: reload, logger });
+    const format = logFormatOption(values['log-format']) ?? config.log.format;
+    const logger = createLogger({ level: config.log.level, format });
+    const daemon = await startDaemon({ paths, config: withFlags(config), configFile, loadConfig: reload, logger, logFormat: resolveLogFormat(format) });
     await daemon.stopped;
     return 0;
   },

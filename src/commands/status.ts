@@ -236,8 +236,15 @@ function keyDataProblems(sources: readonly SourceState[], slicename: string | un
 /** Faults the running daemon published after its last refresh (I/O errors, deferred updates). */
 function runningFaults(paths: NodePaths): string[] {
   try {
-    const parsed = JSON.parse(fs.readFileSync(paths.faultsFile, 'utf8')) as { faults?: unknown };
-    return Array.isArray(parsed.faults) ? parsed.faults.map((f) => `last refresh: ${String(f)}`) : [];
+    const parsed = JSON.parse(fs.readFileSync(paths.faultsFile, 'utf8')) as { faults?: unknown; log?: { dropped?: unknown; lastError?: unknown; lastErrorAt?: unknown } };
+    const out = Array.isArray(parsed.faults) ? parsed.faults.map((f) => `last refresh: ${String(f)}`) : [];
+    // Log lines the daemon's destination refused (full disk, closed pipe): dropped, the service went on.
+    const log = parsed.log;
+    if (log && typeof log.dropped === 'number' && log.dropped > 0) {
+      const when = typeof log.lastErrorAt === 'number' ? ` at ${isoTime(log.lastErrorAt)}` : '';
+      out.push(`log: ${log.dropped} line(s) dropped, the log destination failed (${String(log.lastError).replace(/[^\w .:-]/g, '?')}${when}); the daemon goes on`);
+    }
+    return out;
   } catch {
     return [];
   }

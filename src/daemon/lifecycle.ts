@@ -25,6 +25,7 @@ import { collectGarbage } from './gc.js';
 import { burstHeap } from '../heap.js';
 import { applyReload, configFaults, type ConfigState } from './reload.js';
 import { notifyReady } from './notify.js';
+import { logStats, onLogDrop } from '../log.js';
 
 /** What the running daemon publishes beside its pidfile for `status`: the config it runs with. */
 export interface PublishedConfig {
@@ -42,7 +43,8 @@ export interface PublishedConfig {
 function writeFaults(file: string, faults: readonly string[], config: PublishedConfig, logger: Logger): void {
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    writeFileAtomic(file, `${JSON.stringify({ faults, config })}\n`, 0o644);
+    const log = logStats();
+    writeFileAtomic(file, `${JSON.stringify({ faults, config, log })}\n`, 0o644);
   } catch (err) {
     logger.warn({ file, err: (err as Error).message }, 'could not write the faults file');
   }
@@ -58,6 +60,8 @@ export interface DaemonOptions {
    */
   readonly loadConfig?: () => { config: Config; file: string | undefined };
   readonly logger: Logger;
+  /** The log format in use (the detached hooks runner writes the same). */
+  readonly logFormat?: 'json' | 'journal';
   /** Debounce of file events (ms). */
   readonly quietMs?: number;
   /** How long a shrinking key source must stay unchanged before it is applied (ms). */
@@ -301,6 +305,17 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
   ];
   for (const [sig, fn] of handlers) process.on(sig, fn);
 
+  // Log lines the destination refused (full disk, closed pipe): counted by src/log.ts, published
+  // for `status` a moment after a burst of drops (a timer armed only then).
+  let dropTimer: NodeJS.Timeout | undefined;
+  onLogDrop(() => {
+    if (dropTimer || stopping) return;
+    dropTimer = setTimeout(() => {
+      dropTimer = undefined;
+      writeFaults(paths.faultsFile, [...configFaults(configState), ...(last?.faults ?? [])], published(), logger);
+    }, 1000);
+  });
+
   const daemon: Daemon = {
     api,
     cache,
@@ -314,9 +329,10 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
       events.cancel();
       if (renewalTimer) clearTimeout(renewalTimer);
       if (confirmTimer) clearTimeout(confirmTimer);
-      const hooksStopped = hooks?.stop();
+      if (dropTimer) clearTimeout(dropTimer);
+      onLogDrop(undefined);
+      // A running hook is not the daemon's: its runner goes on (src/hooks/index.ts).
       await Promise.allSettled([watcher?.close(), api?.close()]);
-      await hooksStopped;
       await queue.idle();
       cache.close();
       removePidFile(paths.pidFile);
@@ -337,7 +353,13 @@ async function startLocked(opts: DaemonOptions, lock: StateLock): Promise<Daemon
   // systemd (Type=notify): the identity files are written and the API answers.
   void notifyReady(logger, view.slicename() ? `serving ${view.slicename()}` : 'serving no slice yet');
   // Slice hooks: the identity files are written and the API answers.
-  hooks = new SliceHooks({ dir: started.hooks.dir ?? paths.hooksDir, recordsFile: paths.hookRecords, timeoutMs: started.hooks.timeout * 1000, logger });
+  hooks = new SliceHooks({
+    paths,
+    dir: started.hooks.dir ?? paths.hooksDir,
+    runner: started.hooks.runner,
+    execArgs: [...(opts.configFile ? ['--config', opts.configFile] : []), ...(opts.logFormat ? ['--log-format', opts.logFormat] : [])],
+    logger,
+  });
   // (Degraded, none: they run once an identity is derived again, from apply.)
   if (last?.identity) hooks.offer(hookContext(last.identity.identity, addresses));
   // What start-up alone needed (module evaluation, the first refresh's objects) is garbage now:

@@ -26,11 +26,12 @@ export interface StateLock {
 export type LockAttempt = { readonly lock: StateLock } | { readonly heldBy: number | undefined; readonly file: string };
 
 /**
- * Take the state directory's lock, or learn who holds it. Creates the state directory (0700) when
+ * Take the state directory's lock (`name`: the daemon's, or another one such as the slice hooks'
+ * runner lock, src/hooks/lock.ts), or learn who holds it. Creates the state directory (0700) when
  * it is missing and the lock file in it; writes nothing else.
  */
-export function acquireStateLock(stateDir: string): LockAttempt {
-  const file = path.join(stateDir, LOCK_NAME);
+export function acquireStateLock(stateDir: string, name = LOCK_NAME): LockAttempt {
+  const file = path.join(stateDir, name);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   let db: Database.Database | undefined;
   try {
@@ -49,7 +50,7 @@ export function acquireStateLock(stateDir: string): LockAttempt {
   } catch (err) {
     db?.close();
     const code = (err as { code?: string }).code;
-    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return { heldBy: lockHolder(stateDir).pid, file };
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return { heldBy: lockHolder(stateDir, undefined, name).pid, file };
     throw new Error(`${file}: cannot take the instance lock (${(err as Error).message})`);
   }
   const held = db;
@@ -82,8 +83,8 @@ function procLocksDevice(dev: number): string {
  * and inode); without /proc, tries to read the lock database (refused while a daemon holds it) and
  * then cannot tell the pid. Takes no lock itself when /proc/locks answers.
  */
-export function lockHolder(stateDir: string, procLocks = '/proc/locks'): LockState {
-  const file = path.join(stateDir, LOCK_NAME);
+export function lockHolder(stateDir: string, procLocks = '/proc/locks', name = LOCK_NAME): LockState {
+  const file = path.join(stateDir, name);
   let st: fs.Stats;
   try {
     st = fs.statSync(file);

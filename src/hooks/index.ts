@@ -1,117 +1,104 @@
-// The slice hooks as the daemon runs them: once per slice, when the slice's identity is written
-// and the API answers. One pass at a time, hooks in order, each an async child process, so
-// neither the API nor the refresh queue ever waits for them; nothing is armed while idle.
+// The slice hooks as the daemon starts them: once per slice, when the slice's identity is written
+// and the API answers. The daemon never runs a hook itself (its sandbox forbids what hooks do,
+// and a hook in its cgroup or process group dies with it): it leaves the request mark and starts
+// the runner (src/hooks/exec.ts, `sliceid hooks exec`) outside itself: under systemd, the unit
+// sliceid-hooks.service (`systemctl start --no-block`), elsewhere a detached process in a session
+// of its own whose output goes where the daemon's goes. Stopping, restarting or killing the daemon
+// neither stops a running hook nor starts it again. Nothing is armed while idle.
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import type { Logger } from '../log.js';
-import type { ApiAddress } from '../api/server.js';
-import type { Identity } from '../identity/types.js';
+import type { NodePaths } from '../paths.js';
+import type { HookRunnerMode } from '../config.js';
 import { discoverHooks } from './discover.js';
-import { needsRun, readHookRecords, recordHookRun } from './records.js';
-import { runHook, type HookContext, type RunningHook } from './runner.js';
+import { needsRun, readHookRecords } from './records.js';
+import { requestHooks } from './lock.js';
+import type { HookContext } from './runner.js';
 
+export { hookContext } from './context.js';
 export type { HookContext } from './runner.js';
 
-export interface SliceHooksOptions {
-  readonly dir: string;
-  readonly recordsFile: string;
-  readonly timeoutMs: number;
-  readonly logger: Logger;
+export const HOOKS_UNIT = 'sliceid-hooks.service';
+
+/** Whether this process runs as a systemd service (read at start: notify.ts drops NOTIFY_SOCKET). */
+const serviceEnv = Boolean(process.env['INVOCATION_ID'] || process.env['NOTIFY_SOCKET']);
+export function underSystemd(): boolean {
+  return serviceEnv && fs.existsSync('/run/systemd/system');
 }
 
-/** The context hooks get, from the identity written and the API's addresses. */
-export function hookContext(identity: Identity, addresses: readonly ApiAddress[]): HookContext {
-  const tcp = addresses.find((a): a is { host: string; port: number } => 'port' in a);
-  const socket = addresses.find((a): a is { socket: string } => 'socket' in a);
-  const host = tcp && (tcp.host.includes(':') ? `[${tcp.host}]` : tcp.host);
-  return {
-    slicename: identity.slicename,
-    sliceUrn: identity.slice.urn,
-    sliceHrn: identity.slice.hrn,
-    nodeUrn: identity.node.urn,
-    apiUrl: tcp ? `http://${host}:${tcp.port}/` : '',
-    apiSocket: socket?.socket ?? '',
-  };
+export interface SliceHooksOptions {
+  readonly paths: NodePaths;
+  readonly dir: string;
+  readonly runner: HookRunnerMode;
+  /** `sliceid hooks exec`'s extra arguments for the detached runner (--config FILE, --log-format F). */
+  readonly execArgs: readonly string[];
+  readonly logger: Logger;
 }
 
 export class SliceHooks {
   private current: HookContext | undefined;
-  private pending = false;
-  private running: Promise<void> | undefined;
-  private hook: RunningHook | undefined;
-  private stopped = false;
+  readonly mode: 'systemd' | 'process';
 
-  constructor(private readonly opts: SliceHooksOptions) {}
+  constructor(private readonly opts: SliceHooksOptions) {
+    // On a temp tree (--root) the node's systemd is not this tree's: a process.
+    this.mode = opts.runner === 'auto' ? (opts.paths.root === '/' && underSystemd() ? 'systemd' : 'process') : opts.runner;
+  }
 
-  /**
-   * A slice identity is established (start-up, or a refresh that wrote one): its hooks run when
-   * the slice is not the one this daemon already ran them for.
-   */
+  /** A slice identity is established: its hooks run when the slice is new to this daemon. */
   offer(ctx: HookContext): void {
     const isNew = ctx.sliceUrn !== this.current?.sliceUrn;
     this.current = ctx;
-    if (isNew) this.kick();
+    if (isNew) this.start(false);
   }
 
-  /** Run what has not run well for the current slice (failed, changed, new): `sliceid hooks run`. */
+  /** `sliceid hooks run` (SIGUSR2): start a runner for what has not run well. */
   runPending(): void {
-    if (this.current) this.kick();
+    if (this.current) this.start(true);
   }
 
-  /** Resolves when no pass is running (tests, stop). */
-  idle(): Promise<void> {
-    return this.running ?? Promise.resolve();
+  /** The hooks of the current slice that a runner would run now. */
+  pending(ctx: HookContext): string[] {
+    const records = readHookRecords(this.opts.paths.hookRecords);
+    return discoverHooks(this.opts.dir).hooks.filter((h) => needsRun(records, ctx.sliceUrn, h)).map((h) => h.name);
   }
 
-  /** Stop: no new hook starts, a running one is stopped (and recorded as interrupted). */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.hook?.abort();
-    await this.running;
-  }
-
-  private kick(): void {
-    this.pending = true;
-    this.running ??= this.loop().finally(() => (this.running = undefined));
-  }
-
-  private async loop(): Promise<void> {
-    while (this.pending && !this.stopped && this.current) {
-      this.pending = false;
-      try {
-        await this.pass(this.current);
-      } catch (err) {
-        this.opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'slice hooks could not run');
-      }
+  private start(asked: boolean): void {
+    const ctx = this.current!;
+    const { logger, paths } = this.opts;
+    const pending = this.pending(ctx);
+    if (!pending.length && !asked) {
+      logger.info({ slicename: ctx.slicename }, 'slice hooks: nothing to run');
+      return;
     }
-  }
-
-  private async pass(ctx: HookContext): Promise<void> {
-    const { logger, dir, recordsFile } = this.opts;
-    const set = discoverHooks(dir);
-    for (const r of set.refused) logger.error({ hook: r.name }, `hook refused: ${r.reason}`);
-    const records = readHookRecords(recordsFile);
-    let ran = 0;
-    let failed = 0;
-    for (const hook of set.hooks) {
-      // A new slice (or a new request) starts a fresh pass; stopping starts nothing.
-      if (this.stopped || this.pending) return;
-      if (!needsRun(records, ctx.sliceUrn, hook)) continue;
-      logger.info({ hook: hook.name, slicename: ctx.slicename }, 'hook start');
-      this.hook = runHook(hook, ctx, { timeoutMs: this.opts.timeoutMs, logger });
-      const run = await this.hook.result;
-      this.hook = undefined;
-      ran++;
-      if (run.outcome !== 'ok') failed++;
-      try {
-        recordHookRun(recordsFile, { urn: ctx.sliceUrn, slicename: ctx.slicename }, hook.name, run);
-      } catch (err) {
-        logger.error({ hook: hook.name, err: (err as Error).message }, 'could not record the hook run: it will run again at the next start');
-      }
-      const { hash: _hash, ...shown } = run;
-      (run.outcome === 'ok' ? logger.info.bind(logger) : logger.error.bind(logger))({ hook: hook.name, slicename: ctx.slicename, ...shown }, 'hook done');
+    try {
+      requestHooks(paths.stateDir);
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'slice hooks: could not leave the request for the runner; not started');
+      return;
     }
-    logger[set.hooks.length || set.refused.length ? 'info' : 'debug'](
-      { slicename: ctx.slicename, hooks: set.hooks.length, ran, failed, refused: set.refused.length },
-      'hooks done',
-    );
+    logger.info({ slicename: ctx.slicename, pending, runner: this.mode }, 'slice hooks: starting their runner');
+    if (this.mode === 'systemd') {
+      execFile('systemctl', ['start', '--no-block', HOOKS_UNIT], { timeout: 30_000 }, (err, _stdout, stderr) => {
+        if (err) {
+          logger.error(
+            { unit: HOOKS_UNIT, err: err.message, stderr: String(stderr).trim().slice(0, 500) },
+            `slice hooks: could not start their unit ${HOOKS_UNIT}; they run at the next start or with "sliceid hooks run"`,
+          );
+        }
+      });
+      return;
+    }
+    try {
+      const child = spawn(process.execPath, [process.argv[1]!, 'hooks', 'exec', '--root', paths.root, ...this.opts.execArgs], {
+        cwd: '/',
+        detached: true, // a session of its own: no signal to the daemon's group reaches it
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', ...(process.env['SLICEID_LOG_LEVEL'] ? { SLICEID_LOG_LEVEL: process.env['SLICEID_LOG_LEVEL'] } : {}) },
+      });
+      child.on('error', (err) => logger.error({ err: err.message }, 'slice hooks: could not start their runner'));
+      child.unref();
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'slice hooks: could not start their runner');
+    }
   }
 }

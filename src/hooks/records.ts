@@ -1,8 +1,12 @@
-// What the hooks did, per slice and hook (JSON in the state directory, written atomically): a
-// restart runs nothing again; a changed hook (content hash), a new slice or a failed run runs again.
+// What the hooks did, per slice and hook (JSON in the state directory, written atomically, only by
+// the holder of the runner lock, src/hooks/lock.ts): a run is recorded as "running" (with its
+// runner's pid) before it starts and with its outcome after it ends. A restart runs nothing again;
+// a changed hook (content hash), a new slice or a failed run runs again. A "running" record whose
+// runner is gone (killed, the machine reset) is a run that vanished: it may have done part of its
+// work, so it is reported and never rerun by itself (`sliceid hooks run --again` does).
 import { readIfExists, writeFileAtomic } from '../fs/atomic.js';
 
-export type HookOutcome = 'ok' | 'failed' | 'timed-out' | 'interrupted' | 'error';
+export type HookOutcome = 'ok' | 'failed' | 'timed-out' | 'interrupted' | 'error' | 'running' | 'vanished';
 
 export interface HookRun {
   readonly hash: string;
@@ -14,9 +18,14 @@ export interface HookRun {
   /** Start time (ms since the epoch). */
   readonly at: number;
   readonly durationMs: number;
-  /** For 'error' (could not start) and 'timed-out': what happened. */
+  /** For 'error' (could not start), 'timed-out' and 'vanished': what happened. */
   readonly detail?: string;
+  /** The runner's pid ('running', 'vanished'). */
+  readonly runner?: number;
 }
+
+/** Outcomes that never run again by themselves: done, or perhaps half done. */
+const SETTLED: ReadonlySet<HookOutcome> = new Set(['ok', 'running', 'vanished']);
 
 export interface SliceRuns {
   readonly slicename: string;
@@ -47,7 +56,10 @@ export function readHookRecords(file: string): HookRecords {
 /** Whether `hook` (with content `hash`) has to run for `sliceUrn`. */
 export function needsRun(records: HookRecords, sliceUrn: string, hook: { name: string; hash: string }): boolean {
   const last = records.slices[sliceUrn]?.hooks[hook.name];
-  return !last || last.outcome !== 'ok' || last.hash !== hook.hash;
+  if (!last) return true;
+  // A run that vanished (or is running) is never started again by itself, even when changed since.
+  if (last.outcome === 'running' || last.outcome === 'vanished') return false;
+  return !SETTLED.has(last.outcome) || last.hash !== hook.hash;
 }
 
 /** Record one run (read, update, write atomically); returns the records written. */
@@ -62,3 +74,44 @@ export function recordHookRun(file: string, slice: { urn: string; slicename: str
   return out;
 }
 
+
+/**
+ * The runner lock's new holder: every "running" record is a run whose runner is gone (it held the
+ * lock until it died). Each becomes "vanished"; returns the (slice, hook) pairs changed.
+ */
+export function markVanished(file: string, now = Date.now()): Array<{ slicename: string; hook: string; runner: number | undefined }> {
+  const records = readHookRecords(file);
+  const changed: Array<{ slicename: string; hook: string; runner: number | undefined }> = [];
+  const slices: Record<string, SliceRuns> = {};
+  for (const [urn, slice] of Object.entries(records.slices)) {
+    const hooks: Record<string, HookRun> = {};
+    for (const [name, run] of Object.entries(slice.hooks)) {
+      if (run.outcome !== 'running') {
+        hooks[name] = run;
+        continue;
+      }
+      changed.push({ slicename: slice.slicename, hook: name, runner: run.runner });
+      hooks[name] = {
+        ...run,
+        outcome: 'vanished',
+        durationMs: Math.max(0, now - run.at),
+        detail: `its runner${run.runner ? ` (pid ${run.runner})` : ''} ended while it ran; it may have done part of its work; not run again by itself`,
+      };
+    }
+    slices[urn] = { slicename: slice.slicename, hooks };
+  }
+  if (changed.length) writeFileAtomic(file, `${JSON.stringify({ slices }, null, 1)}\n`, 0o600);
+  return changed;
+}
+
+/** `sliceid hooks run --again`: forget the vanished runs of `sliceUrn` so that they run again. */
+export function forgetVanished(file: string, sliceUrn: string): string[] {
+  const records = readHookRecords(file);
+  const slice = records.slices[sliceUrn];
+  if (!slice) return [];
+  const names = Object.entries(slice.hooks).filter(([, r]) => r.outcome === 'vanished').map(([n]) => n);
+  if (!names.length) return [];
+  const hooks = Object.fromEntries(Object.entries(slice.hooks).filter(([n]) => !names.includes(n)));
+  writeFileAtomic(file, `${JSON.stringify({ slices: { ...records.slices, [sliceUrn]: { ...slice, hooks } } }, null, 1)}\n`, 0o600);
+  return names;
+}

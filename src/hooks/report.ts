@@ -5,18 +5,34 @@ import type { NodePaths } from '../paths.js';
 import { discoverHooks, type HookSet } from './discover.js';
 import { needsRun, readHookRecords, type HookRecords, type HookRun } from './records.js';
 import { isoTime } from '../time.js';
+import type { LockState } from '../fs/lock.js';
+import { hooksRunner } from './lock.js';
 
 export interface HookReport {
   readonly set: HookSet;
+  /** The records as they are true now: a "running" run whose runner is gone shows as vanished. */
   readonly records: HookRecords;
+  /** The runner lock (src/hooks/lock.ts): whether a runner is at work, its pid. */
+  readonly runner: LockState;
 }
 
-export function hookReport(dir: string, recordsFile: string): HookReport {
-  return { set: discoverHooks(dir), records: readHookRecords(recordsFile) };
+export function hookReport(dir: string, recordsFile: string, runner: LockState): HookReport {
+  const read = readHookRecords(recordsFile);
+  const slices: HookRecords['slices'] = {};
+  for (const [urn, slice] of Object.entries(read.slices)) {
+    const hooks: Record<string, HookRun> = {};
+    for (const [name, run] of Object.entries(slice.hooks)) {
+      const gone = run.outcome === 'running' && !(runner.held && (runner.pid === undefined || runner.pid === run.runner));
+      hooks[name] = gone ? { ...run, outcome: 'vanished', detail: `its runner${run.runner ? ` (pid ${run.runner})` : ''} ended while it ran; it may have done part of its work; not run again by itself` } : run;
+    }
+    slices[urn] = { slicename: slice.slicename, hooks };
+  }
+  return { set: discoverHooks(dir), records: { slices }, runner };
 }
 
 /** e.g. "failed, exit 3" or "timed-out, SIGTERM" */
 export function describeRun(run: HookRun): string {
+  if (run.outcome === 'running') return `running, runner pid ${run.runner ?? 'unknown'}`;
   const how = run.exitCode !== undefined ? `exit ${run.exitCode}` : run.signal ? run.signal : '';
   return [run.outcome, how, run.detail].filter(Boolean).join(', ');
 }
@@ -30,7 +46,11 @@ export function hookProblems(report: HookReport, sliceUrn: string | undefined): 
   const runs = sliceUrn ? report.records.slices[sliceUrn] : undefined;
   for (const hook of report.set.hooks) {
     const run = runs?.hooks[hook.name];
-    if (!run || run.outcome === 'ok') continue;
+    if (!run || run.outcome === 'ok' || run.outcome === 'running') continue;
+    if (run.outcome === 'vanished') {
+      problems.push(`hook ${hook.name} vanished for ${runs!.slicename} (started ${isoTime(run.at)}): ${run.detail ?? 'its runner ended while it ran'}; check what it did, then "sliceid hooks run --again"`);
+      continue;
+    }
     const changed = run.hash !== hook.hash ? ' (changed since)' : '';
     problems.push(
       `hook ${hook.name} ${describeRun(run)} for ${runs!.slicename} at ${isoTime(run.at)}${changed}; it runs again at the next start or with "sliceid hooks run"`,
@@ -55,5 +75,5 @@ export function nodeHookProblems(paths: NodePaths, sliceUrn: string | undefined)
   } catch {
     // Unreadable config: the default directory (the daemon does not start with such a config).
   }
-  return hookProblems(hookReport(dir, paths.hookRecords), sliceUrn);
+  return hookProblems(hookReport(dir, paths.hookRecords, hooksRunner(paths.stateDir)), sliceUrn);
 }

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { goodTrees, projectDir, tempDir, type FixtureTree } from '../helpers/fixtures.js';
 import { GETSSHKEYS_PY } from '../helpers/py-client.js';
+import { execFileSync } from 'node:child_process';
 import { Container, must, run, until } from './container.js';
 
 const started = Date.now();
@@ -78,6 +79,7 @@ test.serial('the .deb: Debian layout, conffiles, modes, maintainer scripts, lint
     ['/etc/init.d/sliceid', '-rwxr-xr-x root/root'],
     ['/etc/logrotate.d/sliceid', '-rw-r--r-- root/root'],
     ['/lib/systemd/system/sliceid.service', '-rw-r--r-- root/root'],
+    ['/lib/systemd/system/sliceid-hooks.service', '-rw-r--r-- root/root'],
     ['/usr/share/man/man8/sliceid.8.gz', '-rw-r--r-- root/root'],
     ['/usr/share/doc/sliceid/copyright', '-rw-r--r-- root/root'],
     ['/usr/share/doc/sliceid/changelog.Debian.gz', '-rw-r--r-- root/root'],
@@ -120,6 +122,83 @@ test.serial('the .deb: Debian layout, conffiles, modes, maintainer scripts, lint
 function placeFixture(root: string): void {
   fs.cpSync(path.join(fixture.source, 'var'), path.join(root, 'var'), { recursive: true });
   fs.writeFileSync(path.join(root, 'etc/hostname'), `${hostname}\n`);
+  placeHooks(root);
+}
+
+/**
+ * Two slice hooks, as an image maintainer puts them in /etc/sliceid/slice.d: one installs a small
+ * package the test builds (dpkg, the container's installer) and writes under /usr/local; one runs
+ * several seconds (the daemon is killed meanwhile).
+ */
+function placeHooks(root: string): void {
+  const pkgDir = tempDir('sliceid-hello-');
+  fs.mkdirSync(path.join(pkgDir, 'DEBIAN'));
+  fs.mkdirSync(path.join(pkgDir, 'usr/share/sliceid-hello'), { recursive: true });
+  fs.writeFileSync(path.join(pkgDir, 'usr/share/sliceid-hello/hello'), 'hello from a slice hook\n');
+  fs.writeFileSync(path.join(pkgDir, 'DEBIAN/control'), 'Package: sliceid-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: sliceid tests <dev@sliceid.invalid>\nDescription: installed by a slice hook in the boot test\n');
+  execFileSync('dpkg-deb', ['--root-owner-group', '-b', pkgDir, path.join(root, 'root/sliceid-hello.deb')], { stdio: 'ignore' });
+  const dir = path.join(root, 'etc/sliceid/slice.d');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const hook = (name: string, body: string): void => {
+    fs.writeFileSync(path.join(dir, name), `#!/bin/sh\nset -e\n${body}\n`, { mode: 0o755 });
+  };
+  hook('10-install', 'dpkg -i /root/sliceid-hello.deb\nmkdir -p /usr/local/bin\nprintf "#!/bin/sh\\necho hello %s\\n" "$SLICEID_SLICENAME" > /usr/local/bin/sliceid-hello\nchmod 755 /usr/local/bin/sliceid-hello\necho installed');
+  hook('20-long', 'echo start >> /root/long.count\nsleep 6\necho done >> /root/long.count');
+}
+
+/**
+ * The hooks ran in their own unit, outside the daemon's sandbox: the package is installed and
+ * /usr/local written; the long hook survives kill -9 of the daemon's main process, finishes, and
+ * runs exactly once; the journal has plain lines under each unit.
+ */
+async function slicehooks(t: import('ava').ExecutionContext, c: Container, pid: number): Promise<number> {
+  const count = (): string[] => {
+    try {
+      return fs.readFileSync(c.inside('/root/long.count'), 'utf8').trim().split('\n');
+    } catch {
+      return [];
+    }
+  };
+  // At boot: both hooks ran once in their unit (the boot's end waits for the oneshot's job).
+  await until(async () => (await c.exec(['systemctl', 'is-active', 'sliceid-hooks.service'])).stdout.trim() !== 'activating', 60_000, 'the boot-time hooks');
+  t.deepEqual(count(), ['start', 'done'], 'the long hook ran once at boot');
+  // The long hook changed: `sliceid hooks run` starts the unit again, and the daemon is killed
+  // (kill -9 of its main process) while the hook runs.
+  fs.appendFileSync(c.inside('/etc/sliceid/slice.d/20-long'), '# v2\n');
+  await c.mustExec(['sliceid', 'hooks', 'run']);
+  await until(() => count().length > 2, 60_000, 'the changed long hook to start');
+  const killedAt = Date.now();
+  await c.mustExec(['kill', '-9', String(pid)]);
+  t.deepEqual(count(), ['start', 'done', 'start'], 'killed while the long hook runs');
+  await until(() => count().length === 4, 60_000, 'the long hook to finish');
+  const finishedAt = Date.now();
+  // systemd restarts the daemon (Restart=on-failure, RestartSec=5): a new pid serves.
+  const pid2 = await until(async () => {
+    const p = await mainPid(c);
+    return p && p !== pid && (await c.exec(['sliceid', 'wait', '--timeout', '1'])).code === 0 ? p : 0;
+  }, 60_000, 'the restarted daemon');
+  const restartMs = Date.now() - killedAt;
+  t.true(pid2 > 0);
+  await until(async () => (await c.exec(['systemctl', 'is-active', 'sliceid-hooks.service'])).stdout.trim() !== 'activating', 60_000, 'the hooks unit to finish');
+  const records = JSON.parse(await c.mustExec(['sliceid', 'hooks', '--json'])) as { slices: Record<string, { hooks: Record<string, { outcome: string; durationMs: number }> }> };
+  const runs = records.slices[fixture.expected.slice.urn]!.hooks;
+  t.like(runs['10-install'], { outcome: 'ok' });
+  t.like(runs['20-long'], { outcome: 'ok' });
+  t.deepEqual(count(), ['start', 'done', 'start', 'done'], 'the changed long hook ran exactly once, the kill -9 notwithstanding');
+  t.is((await c.mustExec(['dpkg-query', '-W', '-f', '${Status}', 'sliceid-hello'])).trim(), 'install ok installed', 'the hook installed a package');
+  t.is((await c.mustExec(['/usr/local/bin/sliceid-hello'])).trim(), `hello ${slice}`, 'the hook wrote under /usr/local');
+  // The hooks' journal: under their own unit, each output line with the hook's name, plain text.
+  const hooksLog = await c.mustExec(['journalctl', '-u', 'sliceid-hooks.service', '--no-pager', '-o', 'cat']);
+  t.regex(hooksLog, /^hook output hook=10-install stream=stdout line=installed$/m, hooksLog);
+  const daemonLog = await c.mustExec(['journalctl', '-u', 'sliceid.service', '--no-pager', '-o', 'cat']);
+  t.regex(daemonLog, /^ready port=812 /m, 'plain lines in the journal, not JSON');
+  t.notRegex(daemonLog, /^\{"level"/m);
+  t.regex(daemonLog, /slice hooks: starting their runner/);
+  t.notRegex(daemonLog, /could not start their unit/);
+  const warn = await c.mustExec(['journalctl', '-u', 'sliceid.service', '--no-pager', '-o', 'cat', '-p', 'info']);
+  t.notRegex(warn, /^hook start/m, 'hooks log under their own unit only');
+  t.log(`hooks: 10-install ${runs['10-install']!.durationMs} ms, 20-long ${runs['20-long']!.durationMs} ms (finished ${((finishedAt - killedAt) / 1000).toFixed(1)} s after kill -9); daemon back ${(restartMs / 1000).toFixed(1)} s after kill -9 (RestartSec=5)`);
+  return pid2;
 }
 
 async function getSshKeys(c: Container): Promise<{ tcp: Record<string, string>; unix: Record<string, string> }> {
@@ -192,11 +271,12 @@ for (const flavour of flavours) {
       const state = await c.boot(hostname);
       t.true(['running', 'degraded'].includes(state), `system state ${state}`);
       t.is((await c.exec(['systemctl', 'is-enabled', 'sliceid.service'])).stdout.trim(), 'enabled');
-      const pid = await ready(c);
+      let pid = await ready(c);
       t.is((await c.exec(['systemctl', 'is-active', 'sliceid.service'])).stdout.trim(), 'active');
       t.is(await mainPid(c), pid, 'the unit runs the daemon that wrote the pidfile');
       const failed = (await c.exec(['systemctl', '--failed', '--plain', '--no-legend'])).stdout;
       t.notRegex(failed, /sliceid/, failed);
+      pid = await slicehooks(t, c, pid);
 
       // The identity files and the state directory.
       t.is(fs.readFileSync(c.inside('/etc/slicename'), 'utf8'), fixture.expected.slicename);
@@ -305,6 +385,8 @@ async function debLifecycle(t: import('ava').ExecutionContext, c: Container): Pr
   t.true(fs.existsSync(c.inside('/etc/sliceid/sliceid.toml')), 'conffiles kept on removal');
   t.true(fs.existsSync(c.inside('/var/lib/sliceid/gid')), 'state kept on removal');
 
+  // The test's slice hooks are the admin's files, not the package's: removed first, as an admin would.
+  fs.rmSync(c.inside('/etc/sliceid/slice.d'), { recursive: true, force: true });
   const purge = await c.exec(['dpkg', '-P', 'sliceid'], { timeoutMs: 120_000 });
   t.is(purge.code, 0, purge.stderr);
   for (const gone of ['/etc/sliceid', '/etc/default/sliceid', '/var/lib/sliceid', '/etc/slicename', '/etc/slice.gid', '/etc/init.d/sliceid']) {

@@ -1,8 +1,12 @@
+// The hooks pass (runner side) and the runner lock: hooks in order, once per slice; a run recorded
+// as running before it starts; one runner at a time.
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SliceHooks, hookContext, type HookContext } from '../../src/hooks/index.js';
+import { hookContext, type HookContext } from '../../src/hooks/index.js';
+import { runPass } from '../../src/hooks/pass.js';
 import { readHookRecords } from '../../src/hooks/records.js';
+import { acquireHooksLock, hooksRunner, requestHooks, takeHooksRequest, hooksRequested } from '../../src/hooks/lock.js';
 import type { Identity } from '../../src/identity/types.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { captureLogger, writeHook } from './helpers.js';
@@ -29,52 +33,52 @@ function setup() {
   writeHook(dir, '10-a', `echo "a $SLICEID_SLICENAME" >> ${log}`);
   writeHook(dir, '20-b', `echo "b $SLICEID_SLICENAME" >> ${log}\n[ -e ${root}/fixed ]`);
   const cap = captureLogger();
-  const hooks = new SliceHooks({ dir, recordsFile, timeoutMs: 10_000, logger: cap.logger });
+  const opts = { dir, recordsFile, timeoutMs: 10_000, logger: cap.logger };
   const ran = (): string[] => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : []);
-  return { root, dir, recordsFile, hooks, ran, cap };
+  return { root, dir, recordsFile, opts, ran, cap };
 }
 
 const ctx = (name: string): HookContext => hookContext(identity(name), [{ host: '127.0.0.1', port: 812 }]);
 
-test('once per slice and in order; the same slice offered again runs nothing; a new slice runs all', async (t) => {
+test('a pass runs in order what has not run well; again: only the failed one; a new slice runs all', async (t) => {
   const s = setup();
-  s.hooks.offer(ctx('one'));
-  s.hooks.offer(ctx('one'));
-  await s.hooks.idle();
+  t.like(await runPass(s.opts, ctx('one')), { hooks: 2, ran: 2, failed: 1, cut: false });
   t.deepEqual(s.ran(), ['a p_one', 'b p_one']);
-  s.hooks.offer(ctx('one'));
-  await s.hooks.idle();
-  t.is(s.ran().length, 2);
-  s.hooks.offer(ctx('two'));
-  await s.hooks.idle();
-  t.deepEqual(s.ran().slice(2), ['a p_two', 'b p_two']);
-  const records = readHookRecords(s.recordsFile);
-  t.is(records.slices['urn:publicid:IDN+emulab.net:p+slice+one']!.hooks['20-b']!.outcome, 'failed');
-  t.true(s.cap.lines.some((l) => l['msg'] === 'hooks done' && l['ran'] === 2 && l['failed'] === 1));
-});
-
-test('runPending runs only what failed or changed for the current slice; a new instance (restart) likewise', async (t) => {
-  const s = setup();
-  s.hooks.offer(ctx('one'));
-  await s.hooks.idle();
   fs.writeFileSync(path.join(s.root, 'fixed'), '');
-  s.hooks.runPending();
-  await s.hooks.idle();
-  t.deepEqual(s.ran(), ['a p_one', 'b p_one', 'b p_one']);
-  writeHook(s.dir, '10-a', `echo "a2 $SLICEID_SLICENAME" >> ${path.join(s.root, 'ran.log')}`);
-  const restarted = new SliceHooks({ dir: s.dir, recordsFile: s.recordsFile, timeoutMs: 10_000, logger: s.cap.logger });
-  restarted.offer(ctx('one'));
-  await restarted.idle();
-  t.deepEqual(s.ran().slice(3), ['a2 p_one']);
+  t.like(await runPass(s.opts, ctx('one')), { ran: 1, failed: 0 });
+  t.like(await runPass(s.opts, ctx('one')), { ran: 0 });
+  await runPass(s.opts, ctx('two'));
+  t.deepEqual(s.ran(), ['a p_one', 'b p_one', 'b p_one', 'a p_two', 'b p_two']);
+  t.like(readHookRecords(s.recordsFile).slices['urn:publicid:IDN+emulab.net:p+slice+one']!.hooks['20-b'], { outcome: 'ok' });
 });
 
-test('stop interrupts the running hook, records it, and starts no other', async (t) => {
+test('a run is recorded as running, with the runner pid, before the hook starts', async (t) => {
   const s = setup();
-  writeHook(s.dir, '05-slow', 'exec sleep 60');
-  s.hooks.offer(ctx('one'));
-  // A pass starts synchronously: the first hook has been spawned when offer() returns.
-  t.true(s.cap.lines.some((l) => l['msg'] === 'hook start' && l['hook'] === '05-slow'));
-  await s.hooks.stop();
-  t.is(readHookRecords(s.recordsFile).slices['urn:publicid:IDN+emulab.net:p+slice+one']!.hooks['05-slow']!.outcome, 'interrupted');
-  t.deepEqual(s.ran(), []);
+  const seen = path.join(s.root, 'seen.json');
+  writeHook(s.dir, '05-look', `cp ${s.recordsFile} ${seen}`);
+  await runPass(s.opts, ctx('one'));
+  const during = JSON.parse(fs.readFileSync(seen, "utf8")) as { slices: Record<string, { hooks: Record<string, { outcome: string; runner: number }> }> };
+  t.like(during.slices['urn:publicid:IDN+emulab.net:p+slice+one']!.hooks['05-look'], { outcome: 'running', runner: process.pid });
+  t.like(readHookRecords(s.recordsFile).slices['urn:publicid:IDN+emulab.net:p+slice+one']!.hooks['05-look'], { outcome: 'ok' });
+});
+
+test('interrupted (a new request) before the next hook: the pass stops there', async (t) => {
+  const s = setup();
+  const r = await runPass({ ...s.opts, interrupted: () => s.ran().length > 0 }, ctx('one'));
+  t.like(r, { ran: 1, cut: true });
+  t.deepEqual(s.ran(), ['a p_one']);
+});
+
+test('the runner lock: one holder, named by pid; the request mark is taken once', (t) => {
+  const state = tempDir();
+  const first = acquireHooksLock(state);
+  t.true('lock' in first);
+  t.like(hooksRunner(state), { held: true, pid: process.pid });
+  if ('lock' in first) first.lock.release();
+  t.like(hooksRunner(state), { held: false });
+  t.false(hooksRequested(state));
+  requestHooks(state);
+  t.true(hooksRequested(state));
+  t.true(takeHooksRequest(state));
+  t.false(takeHooksRequest(state));
 });

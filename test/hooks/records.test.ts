@@ -1,7 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MAX_SLICES, needsRun, readHookRecords, recordHookRun, type HookRun } from '../../src/hooks/records.js';
+import { MAX_SLICES, forgetVanished, markVanished, needsRun, readHookRecords, recordHookRun, type HookRun } from '../../src/hooks/records.js';
 import { hookProblems } from '../../src/hooks/report.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -62,10 +62,26 @@ test('status problems: refused hooks, and failed runs of present hooks of the cu
       skipped: [],
     },
     records: readHookRecords(file),
+    runner: { held: false, pid: undefined },
   };
   const problems = hookProblems(report, SLICE.urn);
   t.is(problems.length, 2);
   t.is(problems[0], 'hook 40-gw refused: /d/40-gw is group-writable (mode 0775)');
   t.regex(problems[1]!, /^hook 10-a failed, exit 3 for p_s at 1970-01-01T00:00:01.000Z \(changed since\); it runs again/);
   t.deepEqual(hookProblems(report, undefined), [problems[0]]);
+});
+
+test('running then vanished: never rerun by itself; marked vanished by the next runner; --again forgets it', (t) => {
+  const file = path.join(tempDir(), 'hooks.json');
+  recordHookRun(file, SLICE, '10-a', { hash: 'h1', outcome: 'running', at: 1000, durationMs: 0, runner: 4242 });
+  t.false(needsRun(readHookRecords(file), SLICE.urn, { name: '10-a', hash: 'h1' }), 'a running record is not started again');
+  t.false(needsRun(readHookRecords(file), SLICE.urn, { name: '10-a', hash: 'h2' }), 'not even when changed');
+  const marked = markVanished(file, 5000);
+  t.deepEqual(marked, [{ slicename: 'p_s', hook: '10-a', runner: 4242 }]);
+  const run = readHookRecords(file).slices[SLICE.urn]!.hooks['10-a']!;
+  t.like(run, { outcome: 'vanished', runner: 4242, durationMs: 4000 });
+  t.false(needsRun(readHookRecords(file), SLICE.urn, { name: '10-a', hash: 'h1' }));
+  t.deepEqual(markVanished(file), [], 'once');
+  t.deepEqual(forgetVanished(file, SLICE.urn), ['10-a']);
+  t.true(needsRun(readHookRecords(file), SLICE.urn, { name: '10-a', hash: 'h1' }));
 });

@@ -52,7 +52,7 @@ test.serial('a hook runs once per slice with the files written and the API live;
 
   d = await startDaemon(root);
   try {
-    t.like(await hooksDone(d), { ran: 0 });
+    t.like(await d.waitForLog((l) => l.msg === 'slice hooks: nothing to run', 30_000, 0), { slicename: 'wlab_radio' });
     t.is(lines(seen).length, 1, 'a restart runs nothing again');
 
     // A changed hook runs again, at once with `sliceid hooks run`.
@@ -74,7 +74,7 @@ test.serial('a hook runs once per slice with the files written and the API live;
 
   d = await startDaemon(root);
   try {
-    t.like(await hooksDone(d), { slicename: 'wlab_other', ran: 0 });
+    t.like(await d.waitForLog((l) => l.msg === 'slice hooks: nothing to run', 30_000, 0), { slicename: 'wlab_other' });
     t.is(lines(seen).length, 3);
     const json = await hooksJson(root);
     t.deepEqual(Object.values(json.slices).map((s) => s.slicename).sort(), ['wlab_other', 'wlab_radio']);
@@ -187,6 +187,62 @@ test.serial('`sliceid wait` returns 0 as soon as the daemon is ready, and 1 at i
     t.log(`wait returned ${res.at - (ready['time'] as number)} ms after the daemon logged ready`);
     t.true(res.at >= (ready['time'] as number), 'not before the daemon was ready');
     t.true(res.at - (ready['time'] as number) < 5000);
+  } finally {
+    await d.stop();
+  }
+});
+
+test.serial('a hook outlives the daemon: kill -9 mid-hook, it finishes and is recorded; the restarted daemon does not run it again; a dead runner\'s run shows as vanished', async (t) => {
+  const root = copyTree(pnode);
+  const dir = hooksDirOf(root);
+  const count = path.join(root, 'long.count');
+  writeHook(dir, '10-long', `echo start >> ${count}\necho $$ > ${root}/long.pid\nwhile [ ! -e ${root}/go ]; do sleep 0.1; done\necho done >> ${count}`);
+  let d = await startDaemon(root);
+  const hookPid = await until(() => (fs.existsSync(path.join(root, 'long.pid')) ? Number(fs.readFileSync(path.join(root, 'long.pid'), 'utf8')) : 0), 30_000, 'the hook to start');
+  let json = await hooksJson(root);
+  t.like(json.slices['urn:publicid:IDN+emulab.net:wlab+slice+radio']!.hooks['10-long'], { outcome: 'running' });
+  t.regex((await runCli(['hooks', '--root', root])).stdout, /10-long\s+\S+Z\s+running, runner pid \d+/);
+  d.proc.kill('SIGKILL');
+  await d.stop().catch(() => undefined);
+  t.true(alive(hookPid), 'the hook survived kill -9 of the daemon');
+  d = await startDaemon(root);
+  try {
+    fs.writeFileSync(path.join(root, 'go'), '');
+    await until(() => lines(count).length === 2, 30_000, 'the hook to finish');
+    await until(async () => (await hooksJson(root)).slices['urn:publicid:IDN+emulab.net:wlab+slice+radio']!.hooks['10-long']!.outcome === 'ok', 30_000, 'its outcome recorded');
+    t.deepEqual(lines(count), ['start', 'done'], 'ran exactly once');
+    t.notRegex((await runCli(['status', '--root', root])).stdout, /hook 10-long/);
+  } finally {
+    await d.stop();
+  }
+
+  // The runner itself killed mid-hook (a machine reset, an OOM kill of the runner): vanished, not rerun.
+  fs.rmSync(path.join(root, 'go'));
+  fs.rmSync(path.join(root, 'long.pid'));
+  fs.appendFileSync(path.join(dir, '10-long'), '# v2\n');
+  d = await startDaemon(root);
+  try {
+    await until(() => fs.existsSync(path.join(root, 'long.pid')), 30_000, 'the changed hook to start');
+    json = await hooksJson(root);
+    const runner = (json as unknown as { runner: { pid: number } }).runner.pid;
+    // As a machine reset would: the runner and the hook (a process group of its own) die.
+    process.kill(-Number(fs.readFileSync(path.join(root, 'long.pid'), 'utf8')), 'SIGKILL');
+    process.kill(runner, 'SIGKILL');
+    await until(async () => !(await hooksJson(root) as unknown as { runner: { held: boolean } }).runner.held, 10_000, 'the runner gone');
+    t.regex((await runCli(['hooks', '--root', root])).stdout, /10-long\s+\S+Z\s+vanished, its runner \(pid \d+\) ended while it ran/);
+    const status = await runCli(['status', '--root', root]);
+    t.regex(status.stdout, /hook 10-long vanished for wlab_radio .*sliceid hooks run --again/);
+    // `hooks run` does not rerun it; `hooks run --again` does.
+    const from = d.logs.length;
+    t.is((await runCli(['hooks', 'run', '--root', root])).code, 0);
+    t.like(await hooksDone(d, from), { ran: 0 });
+    t.is(lines(count).length, 3, 'not rerun by itself');
+    fs.writeFileSync(path.join(root, 'go'), '');
+    const from2 = d.logs.length;
+    const again = await runCli(['hooks', 'run', '--again', '--root', root]);
+    t.regex(again.stdout, /forgot the vanished runs of 10-long/);
+    t.like(await hooksDone(d, from2), { ran: 1, failed: 0 });
+    t.is(lines(count).length, 5);
   } finally {
     await d.stop();
   }

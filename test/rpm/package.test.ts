@@ -134,6 +134,7 @@ test.serial('rpm -qlp / --dump: the layout, modes and config files', async (t) =
     ['/etc/sysconfig/sliceid', '100644', 'cn'],
     ['/etc/rc.d/init.d/sliceid', '100755'],
     ['/usr/lib/systemd/system/sliceid.service', '100644'],
+    ['/usr/lib/systemd/system/sliceid-hooks.service', '100644'],
     ['/usr/lib/systemd/system-preset/80-sliceid.preset', '100644'],
     ['/etc/logrotate.d/sliceid', '100644', 'cn'],
     ['/var/lib/sliceid', '40700'],
@@ -442,9 +443,15 @@ test.serial('systemd unit: systemd-analyze verify, hardening and reload', async 
     if (!fs.existsSync(dst) && fs.statSync(src).isFile()) fs.copyFileSync(src, dst);
   }
   // --man=no: the host's man(1) cannot see the man page installed in the scratch root.
-  const res = await run('systemd-analyze', [`--root=${sroot}`, '--man=no', 'verify', '/usr/lib/systemd/system/sliceid.service']);
+  const res = await run('systemd-analyze', [`--root=${sroot}`, '--man=no', 'verify', '/usr/lib/systemd/system/sliceid.service', '/usr/lib/systemd/system/sliceid-hooks.service']);
   t.is(res.code, 0, res.stderr);
   t.is((res.stdout + res.stderr).trim(), '', 'no warnings');
+  // The hooks' unit: a oneshot the daemon starts, without the daemon's sandbox, never enabled.
+  const hooks = fs.readFileSync(path.join(root, 'usr/lib/systemd/system/sliceid-hooks.service'), 'utf8');
+  t.regex(hooks, /^Type=oneshot$/m);
+  t.regex(hooks, /^ExecStart=\/usr\/bin\/sliceid hooks exec$/m);
+  t.notRegex(hooks, /^(ProtectSystem|NoNewPrivileges|ReadWritePaths|RestrictSUIDSGID|PrivateTmp)=/m, 'no sandbox');
+  t.notRegex(hooks, /^\[Install\]/m, 'static: started by the daemon only');
   t.regex(fs.readFileSync(path.join(root, 'usr/lib/systemd/system-preset/80-sliceid.preset'), 'utf8'), /^enable sliceid\.service$/m);
 });
 

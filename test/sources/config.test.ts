@@ -26,8 +26,8 @@ test('no config file: every default', (t) => {
     gid: { validityDays: 1826, renewBeforeDays: 30 },
     geniGet: { enabled: true, timeoutMs: 3000 },
     api: { port: 812, listen: ['127.0.0.1', '::1'], socket: null, allowNonLoopback: false, getsshkeysKeyTypes: 'planetlab' },
-    log: { level: 'info' },
-    hooks: { dir: null, timeout: 600 },
+    log: { level: 'info', format: 'auto' },
+    hooks: { dir: null, timeout: 600, runner: 'auto' },
   });
 });
 
@@ -143,7 +143,7 @@ test('listen accepts every spelling of loopback the API server accepts', (t) => 
 
 test('[hooks]: the directory is a node path rebased under the root; the time limit is seconds, refused when not positive', (t) => {
   const paths = root({ 'etc/sliceid/sliceid.toml': '[hooks]\ndir = "/opt/hooks.d"\ntimeout = 2.5\n' });
-  t.deepEqual(loadConfig(paths).config.hooks, { dir: path.join(paths.root, 'opt/hooks.d'), timeout: 2.5 });
+  t.deepEqual(loadConfig(paths).config.hooks, { dir: path.join(paths.root, 'opt/hooks.d'), timeout: 2.5, runner: 'auto' });
   refusal(t, 'sliceid.toml', '[hooks]\ntimeout = 0\n', /"0" is not valid for hooks\.timeout: must be a positive number of seconds/, 2);
-  refusal(t, 'sliceid.toml', '[hooks]\nuser = "nobody"\n', /"hooks\.user" is not a known setting in \[hooks\] \(known: dir, timeout\)/, 2);
+  refusal(t, 'sliceid.toml', '[hooks]\nuser = "nobody"\n', /"hooks\.user" is not a known setting in \[hooks\] \(known: dir, timeout, runner\)/, 2);
 });

@@ -1,0 +1,86 @@
+// `sliceid hooks exec`: the hooks runner, outside the daemon's sandbox and process group (the
+// sliceid-hooks.service unit under systemd, a detached session under SysV init). It takes the
+// runner lock (one pass at a time; a second runner leaves at once, its request kept for the
+// holder), marks the runs a dead runner left as vanished, and runs passes for the slice the daemon
+// serves (from its cache) while requests come.
+import type { Logger } from '../log.js';
+import type { NodePaths } from '../paths.js';
+import type { Config } from '../config.js';
+import { openExistingCache, cachedIdentity } from '../commands/cache-read.js';
+import { META_API } from '../daemon/refresh.js';
+import type { ApiAddress } from '../api/server.js';
+import { hookContext } from './context.js';
+import { acquireHooksLock, hooksRequested, takeHooksRequest } from './lock.js';
+import { markVanished } from './records.js';
+import { runPass } from './pass.js';
+import type { RunningHook } from './runner.js';
+import type { HookContext } from './runner.js';
+
+/** The served slice's hook context from the daemon's cache, or undefined (no slice yet). */
+export function servedContext(paths: NodePaths): HookContext | undefined {
+  const cache = openExistingCache(paths);
+  if (!cache) return undefined;
+  try {
+    const identity = cachedIdentity(cache).identity?.identity;
+    if (!identity) return undefined;
+    const raw = cache.getMeta(META_API);
+    const addresses = raw ? (JSON.parse(raw) as ApiAddress[]) : [];
+    return hookContext(identity, addresses);
+  } finally {
+    cache.close();
+  }
+}
+
+/** Exit status: 0 (passes run, or another runner holds the lock and has the request). */
+export async function execHooks(paths: NodePaths, config: Config, logger: Logger): Promise<number> {
+  const dir = config.hooks.dir ?? paths.hooksDir;
+  let current: RunningHook | undefined;
+  let stopping = false;
+  const onTerm = (): void => {
+    stopping = true;
+    current?.abort();
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onTerm);
+  try {
+    for (;;) {
+      const attempt = acquireHooksLock(paths.stateDir);
+      if (!('lock' in attempt)) {
+        logger.info({ runner: attempt.heldBy }, 'slice hooks: another runner is at work; it takes the request');
+        return 0;
+      }
+      try {
+        for (const v of markVanished(paths.hookRecords)) {
+          logger.error(
+            { hook: v.hook, slicename: v.slicename, runner: v.runner },
+            `hook ${v.hook} vanished: its runner ended while it ran; it is not run again by itself ("sliceid hooks run --again" does)`,
+          );
+        }
+        while (!stopping) {
+          takeHooksRequest(paths.stateDir);
+          const ctx = servedContext(paths);
+          if (!ctx) {
+            logger.warn('slice hooks: no slice is served yet; nothing run');
+            break;
+          }
+          const result = await runPass(
+            { dir, recordsFile: paths.hookRecords, timeoutMs: config.hooks.timeout * 1000, logger, interrupted: () => stopping || hooksRequested(paths.stateDir), current: (h) => (current = h) },
+            ctx,
+          );
+          if (!result.cut) {
+            const { cut: _cut, ...counts } = result;
+            logger[counts.hooks || counts.refused ? 'info' : 'debug']({ slicename: ctx.slicename, ...counts }, 'hooks done');
+          }
+          if (!hooksRequested(paths.stateDir)) break;
+        }
+      } finally {
+        attempt.lock.release();
+      }
+      // A request left after the last look, while the lock was still held: look again.
+      if (stopping || !hooksRequested(paths.stateDir)) return 0;
+    }
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onTerm);
+  }
+}
