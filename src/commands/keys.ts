@@ -1,13 +1,17 @@
 // sliceid keys [SLICE] [--all]: print what GetSSHKeys answers, from the cache; --all lists every
 // cached key type (what sshd is served), not only those [api] getsshkeys_key_types lets through.
 import { UsageError, command, setup } from './common.js';
+import { nodePaths } from '../paths.js';
 import { openExistingCache, getSshKeysAnswer } from './cache-read.js';
 
-const USAGE = 'usage: sliceid keys [SLICE] [--all] [--root DIR] [--config FILE] [--json]\n';
+const USAGE = 'usage: sliceid keys [SLICE] [--all] [--guest NAME] [--root DIR] [--config FILE] [--json]\n';
 
-export const main = command(USAGE, { all: { type: 'boolean', default: false } }, true, ({ values, positionals }) => {
+export const main = command(USAGE, { all: { type: 'boolean', default: false }, guest: { type: 'string' } }, true, ({ values, positionals }) => {
   if (positionals.length > 1) throw new UsageError(`keys takes at most one slice name, got ${positionals.length}`);
-  const { paths, config } = setup(values);
+  const { paths: hostPaths, config } = setup(values);
+  // --guest NAME: a shared host's guest, from its cache kept by the host daemon (src/host/guest.ts).
+  if (values.guest !== undefined && !/^[-\w.]{1,64}$/.test(values.guest)) throw new UsageError(`--guest ${values.guest}: not a guest name`);
+  const paths = values.guest === undefined ? hostPaths : nodePaths(hostPaths.under(`/var/lib/sliceid/guests/${values.guest}/root`));
   const cache = openExistingCache(paths);
   let answer: Record<string, string> = {};
   if (cache) {

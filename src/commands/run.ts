@@ -4,7 +4,7 @@ import { startDaemon } from '../daemon/lifecycle.js';
 import { command, setup, UsageError } from './common.js';
 import { loadConfig, type Config } from '../config.js';
 
-const USAGE = 'usage: sliceid run [--root DIR] [--config FILE] [--port N] [--socket PATH|--no-socket] [--listen ADDR]...\n';
+const USAGE = 'usage: sliceid run [--root DIR] [--config FILE] [--port N] [--socket PATH|--no-socket] [--listen ADDR]...\n       sliceid run --host [--root DIR] [--config FILE]   (a shared host: serve every guest)\n';
 
 export const main = command(
   USAGE,
@@ -13,9 +13,15 @@ export const main = command(
     socket: { type: 'string' },
     'no-socket': { type: 'boolean', default: false },
     listen: { type: 'string', multiple: true },
+    host: { type: 'boolean', default: false },
   },
   false,
   async ({ values }) => {
+    if (values.host) {
+      // A shared host (spec section 8): one daemon for every guest, the host's config read by it.
+      const { runHost } = await import('../host/run.js');
+      return runHost(values);
+    }
     const { paths, config, configFile } = setup(values);
     if (values.port !== undefined && (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535)) {
       throw new UsageError(`--port ${values.port}: not a port number (0-65535)`);

@@ -39,6 +39,8 @@ export interface GuestStatus {
   lastRefresh: string | undefined;
   problems: string[];
   present: boolean;
+  pid?: number;
+  netns?: string;
 }
 
 /** Guest files copied into the staging tree (the inputs of the node pipeline). */
@@ -56,6 +58,21 @@ export interface GuestOptions {
   readonly port: number;
   readonly listen: readonly string[];
   readonly socket: string;
+}
+
+/** A guest's root, refused when it is the host's own root (a process that never left it). */
+function openGuestRootChecked(root: string): GuestFs {
+  const gfs = openGuestRoot(root);
+  const hostRoot = fs.statSync('/');
+  const same = gfs.withDir('/', false, (dir) => {
+    const st = fs.statSync(dir);
+    return st.ino === hostRoot.ino && st.dev === hostRoot.dev;
+  });
+  if (same) {
+    gfs.close();
+    throw new Error(`${root} is the host's own root, not a guest's: nothing read or written there`);
+  }
+  return gfs;
 }
 
 export class Guest {
@@ -107,6 +124,8 @@ export class Guest {
       lastRefresh: this.lastRefresh,
       problems: [...this.listenProblems, ...this.problems],
       present: this.present,
+      ...this.where().netns ? { netns: this.where().netns } : {},
+      ...(this.spec.pid ? { pid: this.spec.pid } : {}),
     };
   }
 
@@ -204,7 +223,7 @@ export class Guest {
     const { root } = this.where();
     let gfs: GuestFs | undefined;
     try {
-      if (root) gfs = openGuestRoot(root);
+      if (root) gfs = openGuestRootChecked(root);
       else problems.push('no root and no process in the guest: its files are neither read nor written (the host tmcc cache alone is used)');
     } catch (err) {
       problems.push(`guest root ${root} cannot be opened: ${(err as Error).message}`);
@@ -253,7 +272,7 @@ export class Guest {
     if (root && this.opts.socket) {
       let gfs: GuestFs | undefined;
       try {
-        gfs = openGuestRoot(root);
+        gfs = openGuestRootChecked(root);
         const { server, note } = await listenUnixInGuest(gfs, this.opts.socket);
         this.unix = server;
         if (note) problems.push(`${note}: replaced by sliceid's socket`);
