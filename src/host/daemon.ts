@@ -58,7 +58,10 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
     }
   };
 
+  let peerGeneration = 0;
   const guestOptions = () => ({
+    allSlices: () => config.allSlices,
+    peers: () => ({ guests: [...guests.values()], generation: peerGeneration }),
     hostPaths: paths,
     config: config.node,
     logger,
@@ -103,6 +106,8 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
       logger.info({ guest: name }, 'guest went away: listeners closed, its cached data kept');
       await g.close(false);
     }
+    peerGeneration++;
+    for (const g of guests.values()) g.warm();
     writeState();
     // A namespace seen before its process: looked for again a few times (backing off), then at
     // the next event or SIGHUP.

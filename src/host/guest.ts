@@ -15,6 +15,7 @@ import { NodeView } from '../daemon/data.js';
 import { refreshOnce } from '../daemon/refresh.js';
 import { ShrinkGuard } from '../daemon/shrink.js';
 import { startApi, type ApiServer, type ApiAddress } from '../api/server.js';
+import type { NodeManagerData, SliverRecord } from '../api/types.js';
 import { openGuestRoot, GuestPathError, type GuestFs } from './guest-fs.js';
 import { listenInNetns, listenUnixInGuest, type Handed } from './listen.js';
 
@@ -58,6 +59,45 @@ export interface GuestOptions {
   readonly port: number;
   readonly listen: readonly string[];
   readonly socket: string;
+  /** `[host] all_slices`: list every present guest's slice too (NodeManager's answer). */
+  readonly allSlices?: () => boolean;
+  /** The other guests (for all_slices) and a counter that moves when that set changes. */
+  readonly peers?: () => { guests: Guest[]; generation: number };
+}
+
+/** What a guest's endpoints answer: its own slice, and with all_slices every present guest's. */
+class GuestData implements NodeManagerData {
+  constructor(
+    private readonly own: NodeView,
+    private readonly opts: GuestOptions,
+  ) {}
+  private peers(): { guests: Guest[]; generation: number } {
+    return this.opts.allSlices?.() && this.opts.peers ? this.opts.peers() : { guests: [], generation: 0 };
+  }
+  slicename(): string | undefined {
+    return this.own.slicename();
+  }
+  sliceKeys(): readonly string[] {
+    return this.own.sliceKeys();
+  }
+  sliceUid(): number | undefined {
+    return this.own.sliceUid();
+  }
+  record(): SliverRecord | undefined {
+    return this.own.record();
+  }
+  version(): number {
+    const { guests, generation } = this.peers();
+    return this.own.version() + guests.reduce((n, g) => n + g.view.version(), 0) + generation * 2 ** 32 + (this.opts.allSlices?.() ? 2 ** 48 : 0);
+  }
+  others(): Array<{ name: string; keys: readonly string[]; uid: number | undefined }> {
+    const out: Array<{ name: string; keys: readonly string[]; uid: number | undefined }> = [];
+    for (const g of this.peers().guests) {
+      const name = g.view.slicename();
+      if (name !== undefined && g.status().present) out.push({ name, keys: g.view.sliceKeys(), uid: g.view.sliceUid() });
+    }
+    return out;
+  }
 }
 
 /** A guest's root, refused when it is the host's own root (a process that never left it). */
@@ -288,7 +328,7 @@ export class Guest {
     const early = this.handed.flatMap((h) => h.release());
     if (adopt.length) {
       try {
-        api = await startApi({ data: this.view, tcp: [], adopt, logger: this.logger });
+        api = await startApi({ data: new GuestData(this.view, this.opts), tcp: [], adopt, logger: this.logger });
         this.api = api;
         api.warm();
         for (const s of early) api.serve(s, true);
@@ -301,6 +341,11 @@ export class Guest {
     this.listenProblems = problems;
     for (const p of problems) this.logger.warn(p);
     this.logger.info({ endpoints: this.status().endpoints }, 'guest served');
+  }
+
+  /** Build the memoized answers again (another guest's slice changed, for all_slices). */
+  warm(): void {
+    this.api?.warm();
   }
 
   /** Close the listeners (the guest went away or the daemon stops); the cached data stays. */

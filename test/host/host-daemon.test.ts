@@ -113,3 +113,15 @@ test.serial('a guest appearing through ip netns add with a process in it is serv
   t.is(daemon.guests.get(name)!.view.slicename(), 'labpg3_sl1', 'its cached data is kept');
   t.true(fs.existsSync(path.join(paths.under(`/var/lib/sliceid/guests/${name}/root`), 'var/lib/sliceid/cache.db')));
 });
+
+test.serial('[host] all_slices = true: every guest endpoint gives NodeManager\'s answer, every guest\'s slice', async (t) => {
+  const a = await startGuest(guestTree('pg-vnode'));
+  const b = await startGuest(guestTree('emulab-pnode'));
+  const root = hostRoot(`[host]\nnetns_dir = "/nonexistent-netns"\nall_slices = true\n\n[[guest]]\nname = "pcvm7-2"\npid = ${a.pid}\n\n[[guest]]\nname = "pnode"\npid = ${b.pid}\n`);
+  const daemon = await startHostDaemon({ paths: nodePaths(root), configFile: undefined, logger: silentLogger });
+  t.teardown(async () => {
+    await daemon.stop('test');
+    await Promise.all([a.kill(), b.kill()]);
+  });
+  for (const pid of [a.pid, b.pid]) t.deepEqual(Object.keys(await keysInside(pid)).sort(), ['labpg3_sl1', 'wlab_radio']);
+});
