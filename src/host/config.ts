@@ -5,7 +5,10 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { NodePaths } from '../paths.js';
 import { defaultConfig, parseConfig, type Config } from '../config.js';
-import { GUEST_NAME, type GuestSpec } from './guest.js';
+import type { GuestSpec } from './guest.js';
+
+/** A guest's name: the vnode id. */
+export const GUEST_NAME = /^[-\w.]{1,64}$/;
 
 const require = createRequire(import.meta.url);
 

@@ -85,7 +85,7 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
         if (!g) {
           g = new Guest(spec, guestOptions());
           guests.set(spec.name, g);
-          logger.info({ guest: spec.name, from: spec.from, pid: spec.pid, netns: spec.netns }, 'guest appeared');
+          logger.info({ guest: spec.name, from: spec.from, guestPid: spec.pid, netns: spec.netns }, 'guest appeared');
           await g.refresh(trigger);
           await g.listen();
           return;

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { NodePaths } from '../paths.js';
-import { GUEST_NAME, type GuestSpec } from './guest.js';
+import type { GuestSpec } from './guest.js';
+import { GUEST_NAME } from './config.js';
 
 /** A process in the network namespace `nsFile`, or undefined (the lowest pid, /proc scanned once). */
 export function processInNetns(nsFile: string): number | undefined {

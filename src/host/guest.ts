@@ -16,6 +16,7 @@ import { refreshOnce } from '../daemon/refresh.js';
 import { ShrinkGuard } from '../daemon/shrink.js';
 import { startApi, type ApiServer, type ApiAddress } from '../api/server.js';
 import type { NodeManagerData, SliverRecord } from '../api/types.js';
+export { GUEST_NAME } from './config.js';
 import { openGuestRoot, GuestPathError, type GuestFs } from './guest-fs.js';
 import { listenInNetns, listenUnixInGuest, type Handed } from './listen.js';
 
@@ -29,7 +30,6 @@ export interface GuestSpec {
   readonly from: 'config' | 'netns';
 }
 
-export const GUEST_NAME = /^[-\w.]{1,64}$/;
 
 export interface GuestStatus {
   name: string;
