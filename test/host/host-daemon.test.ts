@@ -125,3 +125,29 @@ test.serial('[host] all_slices = true: every guest endpoint gives NodeManager\'s
   });
   for (const pid of [a.pid, b.pid]) t.deepEqual(Object.keys(await keysInside(pid)).sort(), ['labpg3_sl1', 'wlab_radio']);
 });
+
+test.serial('ten guests: all served, and the daemon stops within 3 s with a client connected to each', async (t) => {
+  const gs = await Promise.all(Array.from({ length: 10 }, () => startGuest(guestTree('pg-vnode'))));
+  const entries = gs.map((g, i) => `[[guest]]\nname = "g${i}"\npid = ${g.pid}\n`).join('\n');
+  const root = hostRoot(`[host]\nnetns_dir = "/nonexistent-netns"\n\n${entries}`);
+  const t0 = Date.now();
+  const daemon = await startHostDaemon({ paths: nodePaths(root), configFile: undefined, logger: silentLogger });
+  const startMs = Date.now() - t0;
+  t.teardown(async () => {
+    await daemon.stop('test');
+    await Promise.all(gs.map((g) => g.kill()));
+  });
+  const eps = [...daemon.guests.values()].map((g) => g.status().endpoints);
+  t.true(eps.every((e) => e.includes("127.0.0.1:812") && e.includes("/tmp/nodemanager.api")), JSON.stringify(eps));
+  // An idle keep-alive client held open in every guest.
+  const idle = gs.map((g) =>
+    spawn('nsenter', [`--net=/proc/${g.pid}/ns/net`, '--', 'python3', '-c', 'import socket,time\ns=socket.create_connection(("127.0.0.1",812));print("c",flush=True);time.sleep(60)'], { stdio: ['ignore', 'pipe', 'ignore'] }),
+  );
+  await Promise.all(idle.map((c) => new Promise((r) => c.stdout.once('data', r))));
+  const t1 = Date.now();
+  await daemon.stop('test');
+  const stopMs = Date.now() - t1;
+  for (const c of idle) c.kill('SIGKILL');
+  t.log(`10 guests: started in ${startMs} ms, stopped in ${stopMs} ms`);
+  t.true(stopMs < 3000, `${stopMs} ms`);
+});
