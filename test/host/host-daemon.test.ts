@@ -151,3 +151,36 @@ test.serial('ten guests: all served, and the daemon stops within 3 s with a clie
   t.log(`10 guests: started in ${startMs} ms, stopped in ${stopMs} ms`);
   t.true(stopMs < 3000, `${stopMs} ms`);
 });
+
+test.serial('a systemd-nspawn container (a real container manager) is served as a guest', async (t) => {
+  const dir = guestTree('pg-vnode');
+  fs.mkdirSync(path.join(dir, 'usr/lib'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'usr/lib/os-release'), 'ID=guest\n');
+  // No system bus on the test machine: no machined registration, no scope unit of its own.
+  const nspawn = spawn('systemd-nspawn', ['-q', '--register=no', '--keep-unit', '--private-network', '-D', dir, '/bin/busybox', 'sleep', '600'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let why = '';
+  nspawn.stderr.on('data', (d: Buffer) => (why += d.toString()));
+  t.teardown(() => void nspawn.kill('SIGKILL'));
+  let leader: number | undefined;
+  try {
+    await waitFor('the container to start', () => {
+      for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+        try {
+          if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('/bin/busybox\u0000sleep\u0000600')) leader = Number(p);
+        } catch {
+          // gone
+        }
+      }
+      return leader !== undefined;
+    });
+  } catch {
+    t.log(`systemd-nspawn could not start a container here; skipped: ${why.trim()}`);
+    t.pass();
+    return;
+  }
+  const root = hostRoot(`[host]\nnetns_dir = "/nonexistent-netns"\n\n[[guest]]\nname = "pcvm7-2"\npid = ${leader}\n`);
+  const daemon = await startHostDaemon({ paths: nodePaths(root), configFile: undefined, logger: silentLogger });
+  t.teardown(() => daemon.stop('test'));
+  t.deepEqual(Object.keys(await keysInside(leader!)), ['labpg3_sl1']);
+  t.is(fs.readFileSync(`/proc/${leader}/root/etc/slicename`, 'utf8').trim(), 'labpg3_sl1');
+});
