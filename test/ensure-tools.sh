@@ -12,6 +12,10 @@ command -v strace >/dev/null 2>&1 || need="$need strace"
 command -v systemd-notify >/dev/null 2>&1 || need="$need systemd"
 # pyOpenSSL, SFA's library, for the SFA-style GID reader (test/identity/sfa_gid.py)
 python3 -c 'import OpenSSL' >/dev/null 2>&1 || /usr/bin/python3 -c 'import OpenSSL' >/dev/null 2>&1 || need="$need python3-openssl"
+# shared-host tests (test/host): a static busybox for the guests' chroots, ip/nsenter/unshare
+[ -x /usr/bin/busybox ] || need="$need busybox-static"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v nsenter >/dev/null 2>&1 || need="$need util-linux"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "tests need:$need (install them, or run as root so this script can)" >&2

@@ -128,6 +128,7 @@ export function createNodeManager(data: NodeManagerData, opts: NodeManagerOption
       const out: XmlRpcStruct = {};
       const name = data.slicename();
       if (name !== undefined) member(out, name, data.sliceKeys().join('\n'));
+      for (const o of data.others?.() ?? []) if (!Object.hasOwn(out, o.name)) member(out, o.name, o.keys.join('\n'));
       return out;
     },
   });
@@ -141,6 +142,7 @@ export function createNodeManager(data: NodeManagerData, opts: NodeManagerOption
       const name = data.slicename();
       const uid = name === undefined ? undefined : data.sliceUid();
       if (name !== undefined && uid !== undefined) member(out, name, uid);
+      for (const o of data.others?.() ?? []) if (o.uid !== undefined && !Object.hasOwn(out, o.name)) member(out, o.name, o.uid);
       return out;
     },
   });

@@ -32,6 +32,12 @@ export interface ApiOptions {
   allowNonLoopback?: boolean;
   logger?: Logger;
   limits?: Partial<Limits>;
+  /**
+   * Listening servers made elsewhere and handed over (a shared host's guests, src/host/listen.ts):
+   * served like the others from the moment this resolves; their connections are taken from the
+   * handed server's own accept, so none waiting in its backlog is lost.
+   */
+  adopt?: Array<{ server: net.Server; address: ApiAddress }>;
 }
 
 export interface ApiServer {
@@ -41,6 +47,8 @@ export interface ApiServer {
   close(): Promise<void>;
   /** Build the memoized answers for the data as it is now (the daemon calls it after a refresh). */
   warm(): void;
+  /** Serve a connection accepted elsewhere (one a hand-over accepted before it was done). */
+  serve(socket: net.Socket, tcp: boolean): void;
 }
 
 const CLOSE_DEADLINE_MS = 2000;
@@ -453,7 +461,10 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
     return server;
   };
 
+  const adopted: net.Server[] = [];
+  const httpFor = new Map<boolean, http.Server>();
   const closeAll = async (): Promise<void> => {
+    for (const s of adopted) s.close();
     const closing = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
     for (const s of servers) s.closeAllConnections();
     for (const s of sockets) s.destroy();
@@ -509,6 +520,17 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
       addresses.push({ socket: file });
       logger.info({ socket: file }, 'API listening');
     }
+    for (const { server: handed, address } of opts.adopt ?? []) {
+      const tcp = !('socket' in address);
+      let server = httpFor.get(tcp);
+      if (!server) httpFor.set(tcp, (server = makeServer(tcp)));
+      const target = server;
+      handed.maxConnections = limits.maxConnections;
+      handed.on('connection', (socket: net.Socket) => target.emit('connection', socket));
+      handed.on('error', (err) => logger.error({ err: err.message }, 'API: listener error'));
+      adopted.push(handed);
+      addresses.push(address);
+    }
     if (addresses.length === 0) throw new Error('API has nowhere to listen: no TCP address could be bound and no socket was given');
   } catch (err) {
     await closeAll();
@@ -520,5 +542,11 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
     addresses,
     close: () => (closed ??= closeAll()),
     warm: () => nm.warm(),
+    serve: (socket, tcp) => {
+      let server = httpFor.get(tcp);
+      if (!server) httpFor.set(tcp, (server = makeServer(tcp)));
+      if (closed) socket.destroy();
+      else server.emit('connection', socket);
+    },
   };
 }

@@ -19,4 +19,9 @@ export interface NodeManagerData {
   record(): SliverRecord | undefined;
   /** Changes whenever any answer above may change (memoization key). */
   version(): number;
+  /**
+   * Other slices GetSSHKeys and GetXIDs list besides the caller's own (a shared host's guests with
+   * `[host] all_slices = true`, src/host); absent on a node.
+   */
+  others?(): ReadonlyArray<{ readonly name: string; readonly keys: readonly string[]; readonly uid: number | undefined }>;
 }

@@ -11,7 +11,9 @@ export function logFormatOption(value: string | undefined): LogFormat | undefine
   return value as LogFormat;
 }
 
-const USAGE = 'usage: sliceid run [--root DIR] [--config FILE] [--port N] [--socket PATH|--no-socket] [--listen ADDR]... [--log-format auto|json|journal]\n';
+const USAGE =
+  'usage: sliceid run [--root DIR] [--config FILE] [--port N] [--socket PATH|--no-socket] [--listen ADDR]... [--log-format auto|json|journal]\n' +
+  '       sliceid run --host [--root DIR] [--config FILE] [--log-format auto|json|journal]   (a shared host: serve every guest)\n';
 
 export const main = command(
   USAGE,
@@ -21,9 +23,15 @@ export const main = command(
     'no-socket': { type: 'boolean', default: false },
     listen: { type: 'string', multiple: true },
     'log-format': { type: 'string' },
+    host: { type: 'boolean', default: false },
   },
   false,
   async ({ values }) => {
+    if (values.host) {
+      // A shared host (spec section 8): one daemon for every guest, the host's config read by it.
+      const { runHost } = await import('../host/run.js');
+      return runHost(values, logFormatOption(values['log-format']));
+    }
     const { paths, config, configFile } = setup(values);
     if (values.port !== undefined && (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535)) {
       throw new UsageError(`--port ${values.port}: not a port number (0-65535)`);

@@ -19,7 +19,7 @@ import { DEFAULT_KEY_TYPE_SETTING, listKeys, listingReport, type KeyTypeSetting 
 import { sshdState, type SshdState } from '../sshd/effective.js';
 import { isoTime } from '../time.js';
 
-const USAGE = 'usage: sliceid status [--root DIR] [--config FILE] [--json] [--pid]\n';
+const USAGE = 'usage: sliceid status [--root DIR] [--config FILE] [--json] [--pid] [--host] [--guest NAME]\n';
 
 interface FileState {
   readonly path: string;
@@ -286,8 +286,15 @@ export function formatStatus(r: StatusReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export const main = command(USAGE, { pid: { type: 'boolean', default: false } }, false, async ({ values }) => {
+export const main = command(USAGE, { pid: { type: 'boolean', default: false }, host: { type: 'boolean', default: false }, guest: { type: 'string' } }, false, async ({ values }) => {
   const paths = nodePaths(values.root);
+  // A shared host's daemon (sliceid run --host): its guests (src/host/status.ts).
+  if (values.host || values.guest !== undefined) {
+    const { hostStatus } = await import('../host/status.js');
+    const out = await hostStatus(paths, { ...(values.guest !== undefined ? { guest: values.guest } : {}), json: values.json });
+    (out.code === 0 ? process.stdout : process.stderr).write(out.text);
+    return out.code;
+  }
   // --pid: only "is the daemon running?" (the initscript's question): its pid, exit 0; else 3.
   if (values.pid) {
     const daemon = runningDaemon(paths);
