@@ -10,6 +10,7 @@ import { acquireStateLock } from '../fs/lock.js';
 import { loadHostConfig, type HostConfig } from './config.js';
 import { discover, watchGuests } from './discovery.js';
 import { Guest, type GuestSpec, type GuestStatus } from './guest.js';
+import { GuestWatches } from './watch.js';
 
 export const guestsStateFile = (paths: NodePaths): string => paths.under('/var/run/sliceid.guests');
 
@@ -23,6 +24,8 @@ export interface HostState {
 
 export interface HostDaemon {
   readonly guests: ReadonlyMap<string, Guest>;
+  /** The guests' own files, followed live (src/host/watch.ts). */
+  readonly watches: GuestWatches;
   /** Follow the guests again now (what an inotify event does); resolves when done. */
   sync(trigger: string): Promise<void>;
   /** SIGHUP: reread the config, follow the guests, refresh every one. */
@@ -108,6 +111,7 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
     }
     peerGeneration++;
     for (const g of guests.values()) g.warm();
+    watches.follow([...guests.values()].filter((g) => g.status().present));
     writeState();
     // A namespace seen before its process: looked for again a few times (backing off), then at
     // the next event or SIGHUP.
@@ -125,6 +129,20 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
     return next;
   };
   const sync = (trigger: string): Promise<void> => enqueue(() => doSync(trigger, false));
+
+  // A change in one guest's files refreshes that guest only, in its turn in the queue.
+  const watches = new GuestWatches({
+    hostPaths: paths,
+    logger,
+    changed: (name, reasons) =>
+      enqueue(async () => {
+        const g = guests.get(name);
+        if (stopping || !g || !g.status().present) return;
+        await g.refresh(`files: ${reasons.join(', ')}`);
+        watches.plan(g);
+        writeState();
+      }),
+  });
 
   const rewatch = (): void => {
     unwatch();
@@ -159,6 +177,7 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
     logger.info({ reason, guests: guests.size }, 'host daemon stopping');
     if (retry) clearTimeout(retry.timer);
     unwatch();
+    watches.close();
     if (opts.signals) {
       process.off('SIGHUP', onHup);
       process.off('SIGTERM', onTerm);
@@ -187,5 +206,5 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
     process.on('SIGINT', onTerm);
   }
   logger.info({ guests: [...guests.keys()], config: config.file }, 'host daemon serving');
-  return { guests, sync, reload, stop, stopped };
+  return { guests, watches, sync, reload, stop, stopped };
 }

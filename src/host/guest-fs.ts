@@ -179,9 +179,10 @@ class Walker implements GuestFs {
       } catch (err) {
         const code = errno(err);
         if (code === 'ENOENT') return undefined;
-        if (code !== 'ELOOP') throw new GuestPathError(p, code, code);
+        // A symlink opened O_NOFOLLOW fails ELOOP, or ENOTDIR when O_DIRECTORY is asked too.
+        if (code !== 'ELOOP' && code !== 'ENOTDIR') throw new GuestPathError(p, code, code);
         const link = this.readLink(parent.dirFd, parent.name);
-        if (link === undefined) throw new GuestPathError(p, 'ELOOP', 'unreadable symlink');
+        if (link === undefined) throw new GuestPathError(p, code, code === 'ELOOP' ? 'unreadable symlink' : 'not a directory');
         // The link's target, in the guest: absolute from its root, else beside the link.
         const dir = this.parts(current).slice(0, -1);
         current = link.startsWith('/') ? link : `/${[...dir, link].join('/')}`;

@@ -143,6 +143,16 @@ export class Guest {
   }
 
   private readonly shrinkGuard = new ShrinkGuard();
+  /** The guest paths of the slice users' authorized_keys files the last refresh named (watched). */
+  userKeyFiles: readonly string[] = [];
+  /** The last refresh deferred a shrink (src/daemon/shrink.ts): refresh again after this many ms to confirm it. */
+  confirmInMs: number | undefined;
+
+  /** The guest's root through guest-fs (the caller closes it); undefined when none is known. */
+  openFs(): GuestFs | undefined {
+    const { root } = this.where();
+    return root ? openGuestRootChecked(root) : undefined;
+  }
 
   /** The guest's network namespace and root as the host sees them. */
   private where(): { netns: string | undefined; root: string | undefined } {
@@ -275,6 +285,8 @@ export class Guest {
       const ctx = { paths: this.paths, config, configFile: undefined, cache: this.cache, logger: this.logger, shrinkGuard: this.shrinkGuard };
       const outcome = await refreshOnce(ctx, trigger, false);
       const served = outcome.identity ?? outcome.served;
+      this.userKeyFiles = outcome.userKeyFiles.map((f) => `/${path.relative(this.paths.root, f)}`);
+      this.confirmInMs = outcome.confirmInMs;
       if (served) {
         const owners = (['creator', 'swapper'] as const).map((f) => served.facts[f]?.value).filter((v): v is string => !!v);
         this.view.setSlice({ slicename: served.identity.slicename, sliceUrn: served.identity.slice.urn, sliceHrn: served.identity.slice.hrn, owners });

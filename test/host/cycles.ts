@@ -1,6 +1,7 @@
-// 1000 guest start/stop cycles (npm run test:host-cycles): a guest appears (served: refresh,
-// listeners handed over from its network namespace, the Unix socket in its /tmp) and goes away
-// (listeners closed) again and again; the daemon's open fds and heap must come back to where they were.
+// 1000 guest start/stop cycles (npm run test:host-cycles [-- COUNT]): a guest appears (served:
+// refresh, listeners handed over from its network namespace, the Unix socket in its /tmp, its
+// files watched) and goes away (listeners and watches closed) again and again; the daemon's open
+// fds and heap must come back to where they were.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { nodePaths } from '../../src/paths.js';
 import { defaultConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { Guest } from '../../src/host/guest.js';
+import { GuestWatches } from '../../src/host/watch.js';
 import { guestTree, startGuest, pyInGuest, XMLRPC_KEYS } from './helpers.js';
 
 const cycles = Number(process.argv[2] ?? 1000);
@@ -20,11 +22,16 @@ const heapMiB = (): number => {
 const hostRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'cycles-'));
 const g = await startGuest(guestTree('pg-vnode'));
 const opts = { hostPaths: nodePaths(hostRoot), config: defaultConfig(), logger: silentLogger, port: 812, listen: ['127.0.0.1', '::1'], socket: '/tmp/nodemanager.api' };
+// The guest's files followed live as the host daemon follows them (src/host/watch.ts).
+const watches = new GuestWatches({ hostPaths: opts.hostPaths, logger: silentLogger, changed: async () => undefined });
 const once = async (): Promise<void> => {
   const guest = new Guest({ name: 'pcvm7-2', pid: g.pid, from: 'config' }, opts);
   await guest.refresh('start');
   await guest.listen();
+  watches.follow([guest]);
   if (guest.status().endpoints.length < 2) throw new Error(`not served: ${JSON.stringify(guest.status())}`);
+  if (watches.count() < 4) throw new Error(`not watched: ${watches.watched('pcvm7-2').join(' ')}`);
+  watches.follow([]);
   await guest.close();
   guest.dispose();
 };

@@ -77,3 +77,18 @@ test('writes are atomic and a directory in the way is an error, not a crash', (t
   t.deepEqual(fs.readdirSync(path.join(guest, 'etc')).sort(), ['slice.gid', 'sliceid']);
   t.true(g.unlink('/etc/sliceid/authorized_keys/alice'));
 });
+
+test('a directory that is a symlink is listed through the guest\'s own root (a link to a host directory lists nothing of the host)', (t) => {
+  const { host, guest } = tree();
+  fs.symlinkSync(path.join(host, 'etc'), path.join(guest, 'var/emulab/boot/tmcc.evil'));
+  fs.mkdirSync(path.join(guest, 'var/emulab/real'));
+  fs.writeFileSync(path.join(guest, 'var/emulab/real/nodeid'), 'pc1\n');
+  fs.symlinkSync('../real', path.join(guest, 'var/emulab/boot/tmcc.rel'));
+  const g = openGuestRoot(guest);
+  t.teardown(() => g.close());
+  t.deepEqual(g.list('/var/emulab/boot/tmcc.evil'), [], 'the host directory is not listed (it is not in the guest)');
+  t.deepEqual(g.list('/var/emulab/boot/tmcc.rel'), ['nodeid']);
+  fs.mkdirSync(path.join(guest, host, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(guest, host, 'etc', 'inguest'), 'x');
+  t.deepEqual(g.list('/var/emulab/boot/tmcc.evil'), ['inguest']);
+});
