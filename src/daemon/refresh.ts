@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { KeyCache, SourceState } from '../store/types.js';
 import type { SourceResult } from '../keys/types.js';
 import { refreshIdentity, type IdentityResult } from '../identity/index.js';
-import { accountsFileFor, collectKeySources, keyWatchPaths, userKeyFiles } from '../keys/collect.js';
+import { accountsFileFor, collectKeySources, keyWatchPaths, userKeyFiles, type CollectOptions } from '../keys/collect.js';
 import { ACCOUNTS_SOURCE_ID } from '../keys/accounts.js';
 import { AUTHORIZED_KEYS_PREFIX } from '../keys/authorized-keys.js';
 import { InputError } from '../errors.js';
@@ -42,6 +42,8 @@ export interface RefreshContext {
   readonly cache: KeyCache;
   readonly logger: Logger;
   readonly shrinkGuard: ShrinkGuard;
+  /** Users' files read elsewhere than under `paths` (a shared host's guest: inside the guest). */
+  readonly userFiles?: CollectOptions['userFiles'];
 }
 
 export const META_IDENTITY = 'identity';
@@ -197,7 +199,7 @@ async function applyKeySources(
   faults: string[],
 ): Promise<{ changed: boolean; confirmInMs: number | undefined; applied: string[]; kept: string[] }> {
   const { paths, config, cache, logger } = ctx;
-  const sources = await collectKeySources(paths, { vnodeId, geniGet: useGeniGet, timeoutMs: config.geniGet.timeoutMs, logger });
+  const sources = await collectKeySources(paths, { vnodeId, geniGet: useGeniGet, timeoutMs: config.geniGet.timeoutMs, logger, userFiles: ctx.userFiles });
   const states = new Map(cache.sources().map((s) => [s.id, s]));
   const refusals = new Map<string, string[]>(Object.entries(readRefusals(cache)));
   let changed = false;

@@ -40,6 +40,8 @@ export interface GuestFs {
   mkdir(guestPath: string, mode: number): void;
   /** Remove a file (never follows a symlink); false when it was not there. */
   unlink(guestPath: string): boolean;
+  /** A new descriptor of the guest's root (O_DIRECTORY; the caller closes it). */
+  openRoot(): number;
   /** Hold the resolved directory open and call fn with a host path naming it (/proc/self/fd/N). */
   withDir<T>(guestPath: string, create: boolean, fn: (hostDir: string) => T): T;
   close(): void;
@@ -131,6 +133,10 @@ class Walker implements GuestFs {
       if (fd >= 0) fs.closeSync(fd);
       throw err;
     }
+  }
+
+  openRoot(): number {
+    return this.dupRoot();
   }
 
   private dupRoot(): number {

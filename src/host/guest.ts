@@ -19,6 +19,7 @@ import type { NodeManagerData, SliverRecord } from '../api/types.js';
 export { GUEST_NAME } from './config.js';
 import { openGuestRoot, GuestPathError, type GuestFs } from './guest-fs.js';
 import { listenInNetns, listenUnixInGuest, type Handed } from './listen.js';
+import { guestUserFileReader } from './guest-user-file.js';
 
 export interface GuestSpec {
   /** The vnode id, `[-\w.]{1,64}`. */
@@ -282,7 +283,10 @@ export class Guest {
       this.stage(gfs, problems);
       const facts = { ...this.opts.config.facts, ...(this.spec.hostname ? { hostname: this.spec.hostname } : {}) };
       const config: Config = { ...this.opts.config, facts, geniGet: { ...this.opts.config.geniGet, enabled: false } };
-      const ctx = { paths: this.paths, config, configFile: undefined, cache: this.cache, logger: this.logger, shrinkGuard: this.shrinkGuard };
+      // The slice users' own authorized_keys: read inside the guest (HOMEDIR taken in its root).
+      const open = gfs;
+      const read = open ? guestUserFileReader(this.spec.name, () => open.openRoot()) : async (req: { home: string; relative: string }) => ({ kind: 'missing' as const, file: `${req.home}/${req.relative}`, reason: 'the guest has no root known: its homes are not read', home: true as const });
+      const ctx = { paths: this.paths, config, configFile: undefined, cache: this.cache, logger: this.logger, shrinkGuard: this.shrinkGuard, userFiles: { home: (h: string) => h, read } };
       const outcome = await refreshOnce(ctx, trigger, false);
       const served = outcome.identity ?? outcome.served;
       this.userKeyFiles = outcome.userKeyFiles.map((f) => `/${path.relative(this.paths.root, f)}`);

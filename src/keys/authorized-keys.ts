@@ -8,7 +8,10 @@ import type { Problem, SliceUser, SourceResult, SourceStatus, SshKey } from './t
 import { fingerprintOf, isKeyType, tryParseKeyText } from './sshkey.js';
 import { lineStatus, splitLines } from './lines.js';
 import type { InputError } from '../errors.js';
-import { readUserFile, USER_FILE_TIMEOUT_MS } from '../fs/user-file.js';
+import { readUserFile, USER_FILE_TIMEOUT_MS, type UserFileRequest, type UserFileOutcome } from '../fs/user-file.js';
+
+/** How a user's file is read: readUserFile on a node; inside the guest for a shared host's guest (src/host/guest-user-file.ts). */
+export type UserFileReader = (req: UserFileRequest) => Promise<UserFileOutcome>;
 
 export const AUTHORIZED_KEYS_PREFIX = 'authorized_keys:';
 
@@ -136,11 +139,11 @@ export function keyProblem(err: InputError, keyText: string): string {
  * and parse it for `user`. A refused file (symlink, FIFO, wrong owner or modes, too big, too slow)
  * is an invalid source: the user's last good keys stay, and the reason names the rule.
  */
-export async function readAuthorizedKeys(home: string, user: AccountUser, priority?: number): Promise<SourceResult> {
+export async function readAuthorizedKeys(home: string, user: AccountUser, priority?: number, reader: UserFileReader = readUserFile): Promise<SourceResult> {
   const file = path.join(home, AUTHORIZED_KEYS_RELATIVE);
   const base = { id: authorizedKeysSourceId(user.login), origin: file, ...(priority === undefined ? {} : { priority }), users: [], problems: [] };
   if (user.uid === undefined) return { ...base, status: 'invalid', reason: `${file} not read: the accounts file gives ${user.login} no UID to check its owner against` };
-  const read = await readUserFile({ home, relative: AUTHORIZED_KEYS_RELATIVE, uid: user.uid, maxBytes: MAX_AUTHORIZED_KEYS, timeoutMs: USER_FILE_TIMEOUT_MS });
+  const read = await reader({ home, relative: AUTHORIZED_KEYS_RELATIVE, uid: user.uid, maxBytes: MAX_AUTHORIZED_KEYS, timeoutMs: USER_FILE_TIMEOUT_MS });
   if (read.kind === 'data') return parseAuthorizedKeys(read.data, file, user, priority);
   const status: SourceStatus = read.kind === 'missing' ? 'missing' : 'invalid';
   const reason = read.kind === 'refused' ? `refused (rule ${read.rule}): ${read.reason}` : read.reason;

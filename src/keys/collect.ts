@@ -7,7 +7,7 @@ import type { NodePaths } from '../paths.js';
 import type { Logger } from '../log.js';
 import type { SourceId, SourceResult } from './types.js';
 import { readAccounts, type AccountsSource } from './accounts.js';
-import { AUTHORIZED_KEYS_PREFIX, readAuthorizedKeys } from './authorized-keys.js';
+import { AUTHORIZED_KEYS_PREFIX, readAuthorizedKeys, type UserFileReader } from './authorized-keys.js';
 import { readGeniUser } from './geni-user.js';
 import { readFirstLine } from '../sources/emulab.js';
 
@@ -18,6 +18,11 @@ export interface CollectOptions {
   readonly geniGet: boolean;
   readonly timeoutMs: number;
   readonly logger?: Logger | undefined;
+  /**
+   * Where users' files are: absent on a node (a home is `paths.under(HOMEDIR)`, read with
+   * readUserFile); for a shared host's guest, HOMEDIR as written, read inside the guest.
+   */
+  readonly userFiles?: { readonly home: (homedir: string) => string; readonly read: UserFileReader } | undefined;
 }
 
 const DIR_NAME = /^[A-Za-z0-9][-\w.]{0,63}$/;
@@ -60,13 +65,13 @@ export function accountsFileFor(paths: NodePaths, vnodeId?: string): string {
  * The file sources (accounts, then authorized_keys of users without PUBKEY lines). No network.
  * The users' files are read asynchronously (a slow or hostile one delays only its own source).
  */
-export async function collectFileSources(paths: NodePaths, vnodeId?: string): Promise<SourceResult[]> {
+export async function collectFileSources(paths: NodePaths, vnodeId?: string, userFiles?: CollectOptions['userFiles']): Promise<SourceResult[]> {
   const accounts: AccountsSource = readAccounts(accountsFileFor(paths, vnodeId));
   const reads: Array<() => Promise<SourceResult>> = [];
   accounts.users.forEach((user, i) => {
     if (accounts.pubkeyLogins.has(user.login) || !user.homedir) return;
     const { keys: _ignored, ...account } = user;
-    reads.push(() => readAuthorizedKeys(paths.under(user.homedir!), account, 1 + i));
+    reads.push(() => (userFiles ? readAuthorizedKeys(userFiles.home(user.homedir!), account, 1 + i, userFiles.read) : readAuthorizedKeys(paths.under(user.homedir!), account, 1 + i)));
   });
   return [accounts, ...(await inParallel(reads, USER_FILE_READS))];
 }
@@ -90,7 +95,7 @@ async function inParallel<T>(tasks: ReadonlyArray<() => Promise<T>>, limit: numb
 
 /** All key sources in priority order. geni-get's absence means no source at all. */
 export async function collectKeySources(paths: NodePaths, opts: CollectOptions): Promise<SourceResult[]> {
-  const out = await collectFileSources(paths, opts.vnodeId);
+  const out = await collectFileSources(paths, opts.vnodeId, opts.userFiles);
   if (opts.geniGet) {
     const geni = await readGeniUser(paths, { timeoutMs: opts.timeoutMs, logger: opts.logger });
     if (geni) out.push(geni);
