@@ -11,6 +11,7 @@ import { loadHostConfig, type HostConfig } from './config.js';
 import { discover, watchGuests } from './discovery.js';
 import { Guest, type GuestSpec, type GuestStatus } from './guest.js';
 import { GuestWatches } from './watch.js';
+import { GuestProcesses } from './alive.js';
 
 export const guestsStateFile = (paths: NodePaths): string => paths.under('/var/run/sliceid.guests');
 
@@ -77,7 +78,14 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
 
   const doSync = async (trigger: string, refreshAll: boolean): Promise<void> => {
     if (stopping) return;
-    const specs = discover(paths, config.guests, config.netnsDir);
+    // A guest's process that exited: a namespace guest keeps its namespace (served, no root
+    // known); any other guest has gone away (src/host/alive.ts).
+    const specs = discover(paths, config.guests, config.netnsDir).flatMap((s): GuestSpec[] => {
+      if (!s.pid || procs.alive(s.name, s.pid)) return [s];
+      if (guests.get(s.name)?.status().present) logger.info({ guest: s.name, guestPid: s.pid }, 'the guest\'s process exited');
+      const { pid: _gone, ...rest } = s;
+      return s.netns ? [rest] : [];
+    });
     const seen = new Set<string>();
     let incomplete = false;
     await Promise.all(
@@ -105,7 +113,9 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
       }),
     );
     for (const [name, g] of guests) {
-      if (seen.has(name) || !g.status().present) continue;
+      if (seen.has(name)) continue;
+      procs.forget(name);
+      if (!g.status().present) continue;
       logger.info({ guest: name }, 'guest went away: listeners closed, its cached data kept');
       await g.close(false);
     }
@@ -130,12 +140,15 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
   };
   const sync = (trigger: string): Promise<void> => enqueue(() => doSync(trigger, false));
 
+  const procs = new GuestProcesses((name) => void sync(`the process of guest ${name} exited`));
+
   // A change in one guest's files refreshes that guest only, in its turn in the queue.
   const watches = new GuestWatches({
     hostPaths: paths,
     logger,
     changed: (name, reasons) =>
       enqueue(async () => {
+        procs.check();
         const g = guests.get(name);
         if (stopping || !g || !g.status().present) return;
         await g.refresh(`files: ${reasons.join(', ')}`);
@@ -178,6 +191,7 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
     if (retry) clearTimeout(retry.timer);
     unwatch();
     watches.close();
+    procs.close();
     if (opts.signals) {
       process.off('SIGHUP', onHup);
       process.off('SIGTERM', onTerm);
