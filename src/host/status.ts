@@ -61,7 +61,10 @@ export async function hostStatus(paths: NodePaths, opts: { guest?: string; json:
   );
   if (opts.json) return { text: `${JSON.stringify(opts.guest !== undefined ? reports[0] : { pid: state.pid, at: state.at, config: state.config, configError: state.configError, guests: reports }, null, 2)}\n`, code: 0 };
   const lines: string[] = [];
-  if (opts.guest === undefined) lines.push(`host daemon pid ${state.pid}, ${reports.length} guest(s)${state.configError ? `; ${state.configError}` : ''}`);
+  if (opts.guest === undefined) {
+    lines.push(`host daemon pid ${state.pid}, ${reports.length} guest(s), config ${state.config ?? '(none: defaults)'}`);
+    if (state.configError) lines.push(`  config problem: ${state.configError}`);
+  }
   for (const r of reports) {
     lines.push(`guest ${r.name} (${r.from}${r.present ? '' : ', gone: listeners closed, data kept'})`);
     lines.push(`  slice:        ${r.slice ?? '(none)'}`);
