@@ -70,7 +70,7 @@ export function guestUserFileReader(guest: string, openRoot: () => number): User
     const held: fsp.FileHandle[] = [];
     const work = readInGuest(rootFd, req, display, held).finally(async () => {
       for (const fh of held) await fh.close().catch(() => undefined);
-      fs.close(rootFd, () => undefined);
+      await new Promise<void>((resolve) => fs.close(rootFd, () => resolve()));
     });
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), req.timeoutMs)));

@@ -72,7 +72,7 @@ test.serial('a slice user\'s authorized_keys in a guest is read inside the guest
   t.is(fs.readFileSync(path.join(hostHome, '.ssh/authorized_keys'), 'utf8'), `${HOST_KEY}\n`);
 });
 
-test('the guest reader: the checks of user-file, each path taken in the guest', async (t) => {
+test.serial('the guest reader: the checks of user-file, each path taken in the guest', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guest-uf-'));
   const hostHome = fs.mkdtempSync(path.join(os.tmpdir(), 'host-home-'));
   fs.mkdirSync(path.join(hostHome, '.ssh'));
