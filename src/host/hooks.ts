@@ -133,7 +133,7 @@ export class GuestHooks {
     }
     const text = `${JSON.stringify(where)}\n`;
     if (text !== entry.written) {
-      if (!writeFileAtomic(path.join(g.paths.stateDir, GUEST_WHERE), text, 0o600)) throw new Error(`could not write ${GUEST_WHERE}`);
+      writeFileAtomic(path.join(g.paths.stateDir, GUEST_WHERE), text, 0o600); // throws when it cannot
       entry.written = text;
     }
     entry.hooks.offer(ctx);
