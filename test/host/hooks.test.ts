@@ -181,6 +181,20 @@ test.serial('the host runs its hooks once per guest slice, in the guest\'s netns
   t.is(count(path.join(out, 'slow-runs'), 'RUN'), 1);
   t.is(fs.readFileSync(`/proc/${g.pid}/root/tmp/rpm-calls`, 'utf8').trim().split('\n').filter((l) => l.startsWith('args: -U')).length, 1);
   t.true(logs.some((l) => l.msg === 'hook output' && l['hook'] === '60-raven-guest' && l['guest'] === NAME && /^60-raven-guest: installed raven-1\.0-1\.noarch in guest pcvm7-2 for slice labpg3_sl1$/.test(String(l['line']))));
+
+  // A new slice in the guest (another experiment: its boot files say so; SIGHUP rereads them): its hooks run again.
+  fs.writeFileSync(path.join(dir, 'var/emulab/boot/nickname'), 'node2.sl2.lab-PG3\n');
+  from = logs.length;
+  daemon.proc.kill('SIGHUP');
+  await waitFor('the new slice\'s hooks to run', () => {
+    const slice = Object.values(records().slices).find((sl) => sl.slicename === 'labpg3_sl2');
+    return !!slice && ['10-env', '20-slow', '60-raven-guest'].every((h) => slice.hooks[h]?.outcome === 'ok') && !hooksRunner(gp.stateDir).held;
+  }, 30_000);
+  t.is(count(path.join(out, 'env-runs'), 'RUN'), 2);
+  t.is(count(path.join(out, 'slow-runs'), 'RUN'), 2);
+  t.regex(fs.readFileSync(path.join(out, 'env'), 'utf8'), /^SLICEID_SLICENAME=labpg3_sl2$/m);
+  t.is(fs.readFileSync(`/proc/${g.pid}/root/tmp/rpm-calls`, 'utf8').trim().split('\n').filter((l) => l.startsWith('args: -U')).length, 1, 'installed already: not again');
+  t.true(logs.slice(from).some((l) => l.msg === 'hook output' && /already installed in guest pcvm7-2; nothing to do for slice labpg3_sl2$/.test(String(l['line']))));
 });
 
 test.serial('60-raven-guest outside a guest does nothing; without a guest process it installs nothing and says why', async (t) => {
