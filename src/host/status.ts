@@ -98,7 +98,7 @@ export async function hostStatus(paths: NodePaths, opts: { guest?: string; json:
     lines.push(`  endpoints:    ${r.endpoints.join(' ') || '(none)'}`);
     lines.push(`  from inside:  ${r.reachable}`);
     lines.push(`  last refresh: ${r.lastRefresh ?? '(never)'}`);
-    lines.push(`  hooks:        ${r.hooks.runs.length ? '' : '(none run)'}${r.hooks.pending.length ? `${r.hooks.runs.length ? '' : '; '}pending ${r.hooks.pending.join(', ')}` : ''}`);
+    lines.push(`  hooks:        ${r.hooks.runs.length ? `${r.hooks.runs.length} run for this slice` : 'none run for this slice'}${r.hooks.pending.length ? `, pending: ${r.hooks.pending.join(', ')}` : ''}`);
     for (const h of r.hooks.runs) lines.push(`    - ${operatorText(h)}`);
     for (const h of r.hooks.problems) lines.push(`    ! ${operatorText(h)}`);
     lines.push(`  problems:     ${r.problems.length ? '' : 'none'}`);

@@ -162,7 +162,7 @@ test.serial('the host runs its hooks once per guest slice, in the guest\'s netns
   t.is(report.current.slicename, 'labpg3_sl1');
   t.deepEqual(Object.values(report.slices)[0]!.hooks['60-raven-guest']!.outcome, 'ok');
   const status = await runCli(['status', '--guest', NAME, '--root', root]);
-  t.regex(status.stdout, /hooks:[\s\S]*- 10-env ok[\s\S]*- 20-slow ok[\s\S]*- 60-raven-guest ok/);
+  t.regex(status.stdout, /hooks: +3 run for this slice\n[\s\S]*- 10-env ok[\s\S]*- 20-slow ok[\s\S]*- 60-raven-guest ok/);
 
   // A restart runs nothing again; nor does `hooks run --again` (nothing vanished, nothing failed).
   await stopHost(daemon, 'SIGTERM');
