@@ -13,7 +13,7 @@ import { operatorText } from '../operator-text.js';
 import { createLogger } from '../log.js';
 import { execHooks } from '../hooks/exec.js';
 import { acquireHooksLock, hooksRunner } from '../hooks/lock.js';
-import { forgetVanished } from '../hooks/records.js';
+import { forgetVanished, markVanished } from '../hooks/records.js';
 import { logFormatOption } from './run.js';
 import { nodePaths, type NodePaths } from '../paths.js';
 import type { Config } from '../config.js';
@@ -103,6 +103,9 @@ export const main = command(USAGE, { again: { type: 'boolean', default: false },
         return 1;
       }
       try {
+        // Holding the runner lock: a run still recorded as running lost its runner (no runner has
+        // marked it vanished yet): it is one of the vanished runs too.
+        markVanished(paths.hookRecords);
         const names = forgetVanished(paths.hookRecords, slice.urn);
         if (names.length) process.stdout.write(`forgot the vanished runs of ${names.join(', ')} for ${slice.slicename}: they run again\n`);
       } finally {

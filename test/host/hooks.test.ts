@@ -195,6 +195,27 @@ test.serial('the host runs its hooks once per guest slice, in the guest\'s netns
   t.regex(fs.readFileSync(path.join(out, 'env'), 'utf8'), /^SLICEID_SLICENAME=labpg3_sl2$/m);
   t.is(fs.readFileSync(`/proc/${g.pid}/root/tmp/rpm-calls`, 'utf8').trim().split('\n').filter((l) => l.startsWith('args: -U')).length, 1, 'installed already: not again');
   t.true(logs.slice(from).some((l) => l.msg === 'hook output' && /already installed in guest pcvm7-2; nothing to do for slice labpg3_sl2$/.test(String(l['line']))));
+
+  // A runner killed while a hook runs (slice sl3): the run shows as vanished, is not rerun by
+  // itself, and `hooks run --again --guest` runs it again.
+  fs.rmSync(path.join(out, 'go'));
+  fs.writeFileSync(path.join(dir, 'var/emulab/boot/nickname'), 'node2.sl3.lab-PG3\n');
+  daemon.proc.kill('SIGHUP');
+  const sl3 = (hook: string): string | undefined => Object.values(records().slices).find((sl) => sl.slicename === 'labpg3_sl3')?.hooks[hook]?.outcome;
+  await waitFor('20-slow to run for sl3', () => sl3('20-slow') === 'running', 30_000);
+  const killed = hooksRunner(gp.stateDir).pid!;
+  process.kill(killed, 'SIGKILL');
+  await waitFor('the killed runner to be gone', () => !hooksRunner(gp.stateDir).held);
+  fs.writeFileSync(path.join(out, 'go'), '');
+  const shown = await runCli(['hooks', '--guest', NAME, '--root', root]);
+  t.regex(shown.stdout, /20-slow .*vanished/);
+  t.is(sl3('60-raven-guest'), undefined, 'the pass ended with its runner');
+  const rerun = await runCli(['hooks', 'run', '--again', '--guest', NAME, '--root', root]);
+  t.is(rerun.code, 0, rerun.stderr);
+  t.regex(rerun.stdout, /forgot the vanished runs of 20-slow for labpg3_sl3/);
+  await waitFor('sl3\'s hooks to run', () => sl3('20-slow') === 'ok' && sl3('60-raven-guest') === 'ok' && !hooksRunner(gp.stateDir).held, 30_000);
+  t.is(count(path.join(out, 'slow-runs'), 'RUN'), 4, 'sl1, sl2, sl3 (vanished), sl3 again');
+  t.is(count(path.join(out, 'env-runs'), 'RUN'), 3);
 });
 
 test.serial('60-raven-guest outside a guest does nothing; without a guest process it installs nothing and says why', async (t) => {
