@@ -117,7 +117,10 @@ test.serial('the host runs its hooks once per guest slice, in the guest\'s netns
     await g.kill();
   });
 
-  await waitFor('10-env to run and 20-slow to start', () => outcome('10-env') === 'ok' && outcome('20-slow') === 'running', 30_000);
+  await waitFor('10-env to run and 20-slow to start', () => outcome('10-env') === 'ok' && outcome('20-slow') === 'running' && count(path.join(out, 'slow-runs'), 'RUN') === 1, 30_000);
+  const served = logs.find((l) => l.msg === 'guest served')!.time as number;
+  const started = logs.find((l) => l.msg === 'hook start' && l['hook'] === '10-env')!.time as number;
+  t.log(`first hook started ${started - served} ms after the guest was served`);
   const runnerPid = hooksRunner(gp.stateDir).pid;
   t.truthy(runnerPid);
   // kill -9 of the daemon while 20-slow runs: the runner (not its child) goes on.
@@ -202,7 +205,8 @@ test.serial('the host runs its hooks once per guest slice, in the guest\'s netns
   fs.writeFileSync(path.join(dir, 'var/emulab/boot/nickname'), 'node2.sl3.lab-PG3\n');
   daemon.proc.kill('SIGHUP');
   const sl3 = (hook: string): string | undefined => Object.values(records().slices).find((sl) => sl.slicename === 'labpg3_sl3')?.hooks[hook]?.outcome;
-  await waitFor('20-slow to run for sl3', () => sl3('20-slow') === 'running', 30_000);
+  // (recorded as running just before it starts: its first line is waited for too)
+  await waitFor('20-slow to run for sl3', () => sl3('20-slow') === 'running' && count(path.join(out, 'slow-runs'), 'RUN') === 3, 30_000);
   const killed = hooksRunner(gp.stateDir).pid!;
   process.kill(killed, 'SIGKILL');
   await waitFor('the killed runner to be gone', () => !hooksRunner(gp.stateDir).held);
