@@ -40,6 +40,8 @@ export interface RunnerTarget {
   readonly recordsFile: string;
   /** Before each pass: the context, or why nothing runs now (logged). */
   readonly context: () => HookContext | string;
+  /** Before each hook: why the pass must stop now (a guest gone), else undefined. */
+  readonly check?: () => string | undefined;
 }
 
 /** Exit status: 0 (passes run, or another runner holds the lock and has the request). */
@@ -60,6 +62,7 @@ export async function execPasses(target: RunnerTarget, timeoutMs: number, logger
   const { dir, stateDir, recordsFile } = target;
   let current: RunningHook | undefined;
   let stopping = false;
+  let gone: string | undefined;
   const onTerm = (): void => {
     stopping = true;
     current?.abort();
@@ -88,9 +91,13 @@ export async function execPasses(target: RunnerTarget, timeoutMs: number, logger
             break;
           }
           const result = await runPass(
-            { dir, recordsFile, timeoutMs, logger, interrupted: () => stopping || hooksRequested(stateDir), current: (h) => (current = h) },
+            { dir, recordsFile, timeoutMs, logger, interrupted: () => stopping || hooksRequested(stateDir) || (gone = target.check?.()) !== undefined, current: (h) => (current = h) },
             ctx,
           );
+          if (gone !== undefined) {
+            logger.warn(`slice hooks: ${gone}`);
+            break;
+          }
           if (!result.cut) {
             const { cut: _cut, ...counts } = result;
             logger[counts.hooks || counts.refused ? 'info' : 'debug']({ slicename: ctx.slicename, ...counts }, 'hooks done');

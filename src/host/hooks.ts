@@ -148,16 +148,24 @@ export class GuestHooks {
 /** The runner's side (`sliceid hooks exec --guest NAME`): the host's hooks for one guest. */
 export function guestRunnerTarget(hostPaths: NodePaths, config: Config, name: string): RunnerTarget {
   const paths = guestPaths(hostPaths, name);
+  /** The guest the current pass runs for. */
+  let served: GuestWhere | undefined;
   return {
     dir: config.hooks.dir ?? hostPaths.hooksDir,
     stateDir: paths.stateDir,
     recordsFile: paths.hookRecords,
-    context: () => guestContext(paths, name),
+    context: () => {
+      const where = readWhere(paths, name);
+      if (typeof where === 'string') return where;
+      served = where;
+      return guestContext(paths, where);
+    },
+    // Before each hook too: a pass may last long, and the guest may go (or its pid be reused) meanwhile.
+    check: () => (served ? stillThere(served) : undefined),
   };
 }
 
-/** The hook context for a guest, or why its hooks do not run now. */
-export function guestContext(paths: NodePaths, name: string): HookContext | string {
+function readWhere(paths: NodePaths, name: string): GuestWhere | string {
   let where: GuestWhere;
   try {
     where = JSON.parse(fs.readFileSync(path.join(paths.stateDir, GUEST_WHERE), 'utf8')) as GuestWhere;
@@ -165,8 +173,20 @@ export function guestContext(paths: NodePaths, name: string): HookContext | stri
     return `guest ${name} has not been served by the host daemon yet; nothing run`;
   }
   if (where.name !== name) return `guest ${name}: ${GUEST_WHERE} names another guest; nothing run`;
+  return stillThere(where) ?? where;
+}
+
+/** Why the guest `where` describes is not the one there now, else undefined. */
+function stillThere(where: GuestWhere): string | undefined {
+  const name = where.name;
   if (nsId(where.netns) !== where.netnsId) return `guest ${name} is gone (its network namespace ${where.netns} is not the one served); its hooks run when it is served again`;
   if (where.pid && pidStart(where.pid) !== where.pidStart) return `guest ${name} is gone (process ${where.pid} is not the guest's any more); its hooks run when it is served again`;
+  return undefined;
+}
+
+/** The hook context for the guest `where` describes, or why its hooks do not run now. */
+function guestContext(paths: NodePaths, where: GuestWhere): HookContext | string {
+  const name = where.name;
   const cache = openExistingCache(paths);
   if (!cache) return `guest ${name} has no cache yet; nothing run`;
   try {

@@ -12,7 +12,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { nodePaths } from '../../src/paths.js';
 import { hooksRunner } from '../../src/hooks/lock.js';
 import { readHookRecords } from '../../src/hooks/records.js';
-import { guestPaths } from '../../src/host/hooks.js';
+import { GUEST_WHERE, guestPaths, guestRunnerTarget } from '../../src/host/hooks.js';
+import { defaultConfig } from '../../src/config.js';
 import { cliPath, runCli } from '../helpers/daemon.js';
 import { projectDir } from '../helpers/fixtures.js';
 import { guestTree, startGuest, waitFor } from './helpers.js';
@@ -238,4 +239,22 @@ test.serial('60-raven-guest outside a guest does nothing; without a guest proces
   const raven50 = spawnSync('sh', [path.join(projectDir, 'examples/slice.d/50-raven')], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', SLICEID_GUEST: 'g1' } });
   t.is(raven50.status, 0, '50-raven leaves guests to 60-raven-guest');
   t.regex(raven50.stdout, /nothing to do on the host/);
+});
+
+test('the runner enters no guest that went away: another namespace, or its pid reused by another process', (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'host-where-'));
+  const host = nodePaths(root);
+  const gp = guestPaths(host, 'g1');
+  fs.mkdirSync(gp.stateDir, { recursive: true });
+  const target = guestRunnerTarget(host, defaultConfig(), 'g1');
+  t.regex(String(target.context()), /guest g1 has not been served by the host daemon yet/);
+  const st = fs.statSync('/proc/self/ns/net');
+  const where = { name: 'g1', netns: '/proc/self/ns/net', netnsId: `${st.dev}:${st.ino + 1}`, root: '/proc/self/root', apiUrl: 'http://127.0.0.1:812/' };
+  fs.writeFileSync(path.join(gp.stateDir, GUEST_WHERE), JSON.stringify(where));
+  t.regex(String(target.context()), /guest g1 is gone \(its network namespace \/proc\/self\/ns\/net is not the one served\)/);
+  fs.writeFileSync(path.join(gp.stateDir, GUEST_WHERE), JSON.stringify({ ...where, netnsId: `${st.dev}:${st.ino}`, pid: process.pid, pidStart: '1' }));
+  t.regex(String(target.context()), new RegExp(`guest g1 is gone \\(process ${process.pid} is not the guest's any more\\)`));
+  fs.writeFileSync(path.join(gp.stateDir, GUEST_WHERE), JSON.stringify({ ...where, netnsId: `${st.dev}:${st.ino}` }));
+  t.regex(String(target.context()), /guest g1 has no cache yet/, 'the guest is there: only its slice is missing');
+  t.is(target.check?.(), undefined);
 });
