@@ -33,6 +33,10 @@ export interface SliceHooksOptions {
   /** `sliceid hooks exec`'s extra arguments for the detached runner (--config FILE, --log-format F). */
   readonly execArgs: readonly string[];
   readonly logger: Logger;
+  /** The unit to start under systemd (a shared host's guest: sliceid-hooks@NAME.service). */
+  readonly unit?: string;
+  /** The runner's --root (a shared host's guest: the host's root, not the guest's staging tree). */
+  readonly runnerRoot?: string;
 }
 
 export class SliceHooks {
@@ -41,7 +45,7 @@ export class SliceHooks {
 
   constructor(private readonly opts: SliceHooksOptions) {
     // On a temp tree (--root) the node's systemd is not this tree's: a process.
-    this.mode = opts.runner === 'auto' ? (opts.paths.root === '/' && underSystemd() ? 'systemd' : 'process') : opts.runner;
+    this.mode = opts.runner === 'auto' ? ((opts.runnerRoot ?? opts.paths.root) === '/' && underSystemd() ? 'systemd' : 'process') : opts.runner;
   }
 
   /** A slice identity is established: its hooks run when the slice is new to this daemon. */
@@ -78,18 +82,19 @@ export class SliceHooks {
     }
     logger.info({ slicename: ctx.slicename, pending, runner: this.mode }, 'slice hooks: starting their runner');
     if (this.mode === 'systemd') {
-      execFile('systemctl', ['start', '--no-block', HOOKS_UNIT], { timeout: 30_000 }, (err, _stdout, stderr) => {
+      const unit = this.opts.unit ?? HOOKS_UNIT;
+      execFile('systemctl', ['start', '--no-block', unit], { timeout: 30_000 }, (err, _stdout, stderr) => {
         if (err) {
           logger.error(
-            { unit: HOOKS_UNIT, err: err.message, stderr: String(stderr).trim().slice(0, 500) },
-            `slice hooks: could not start their unit ${HOOKS_UNIT}; they run at the next start or with "sliceid hooks run"`,
+            { unit, err: err.message, stderr: String(stderr).trim().slice(0, 500) },
+            `slice hooks: could not start their unit ${unit}; they run at the next start or with "sliceid hooks run"`,
           );
         }
       });
       return;
     }
     try {
-      const child = spawn(process.execPath, [process.argv[1]!, 'hooks', 'exec', '--root', paths.root, ...this.opts.execArgs], {
+      const child = spawn(process.execPath, [process.argv[1]!, 'hooks', 'exec', '--root', this.opts.runnerRoot ?? paths.root, ...this.opts.execArgs], {
         cwd: '/',
         detached: true, // a session of its own: no signal to the daemon's group reaches it
         stdio: ['ignore', 'inherit', 'inherit'],

@@ -18,6 +18,21 @@ export interface HookContext {
   readonly apiUrl: string;
   /** The NodeManager Unix socket ("" when there is none). */
   readonly apiSocket: string;
+  /**
+   * A shared host's guest (src/host/hooks.ts): the hook gets SLICEID_GUEST* too and is started in
+   * the guest's network namespace (nsenter --net), with the host's file system.
+   */
+  readonly guest?: GuestContext;
+}
+
+export interface GuestContext {
+  readonly name: string;
+  /** A process of the guest (undefined when only its namespace and root are known). */
+  readonly pid: number | undefined;
+  /** The guest's root as the host sees it (/proc/PID/root, or the configured root). */
+  readonly root: string;
+  /** The guest's network namespace file (/proc/PID/ns/net, or the configured or netns_dir one). */
+  readonly netns: string;
 }
 
 export interface RunOptions {
@@ -46,7 +61,15 @@ export function hookEnv(ctx: HookContext): NodeJS.ProcessEnv {
     SLICEID_NODE_URN: ctx.nodeUrn,
     SLICEID_API_URL: ctx.apiUrl,
     SLICEID_API_SOCKET: ctx.apiSocket,
+    // SLICEID_GUEST_PID is set, empty, when no process of the guest is known.
+    ...(ctx.guest ? { SLICEID_GUEST: ctx.guest.name, SLICEID_GUEST_PID: ctx.guest.pid ? String(ctx.guest.pid) : '', SLICEID_GUEST_ROOT: ctx.guest.root } : {}),
   };
+}
+
+/** The command that starts a hook: the hook itself, or in a guest's network namespace nsenter's exec of it. */
+export function hookCommand(hook: { path: string }, ctx: HookContext): [string, string[]] {
+  // nsenter enters the namespace and execs the hook (no fork without --pid): the same process.
+  return ctx.guest ? ['nsenter', [`--net=${ctx.guest.netns}`, '--', hook.path]] : [hook.path, []];
 }
 
 /** Splits a byte stream into lines without ever holding more than one bounded line. */
@@ -124,7 +147,8 @@ export function runHook(hook: Hook, ctx: HookContext, opts: RunOptions): Running
       timers.add(t);
     };
 
-    const child = spawn(hook.path, [], { cwd: '/', env: hookEnv(ctx), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const [file, args] = hookCommand(hook, ctx);
+    const child = spawn(file, args, { cwd: '/', env: hookEnv(ctx), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const killGroup = (signal: NodeJS.Signals): void => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, signal);

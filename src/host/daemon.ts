@@ -12,6 +12,7 @@ import { discover, watchGuests } from './discovery.js';
 import { Guest, type GuestSpec, type GuestStatus } from './guest.js';
 import { GuestWatches } from './watch.js';
 import { GuestProcesses } from './alive.js';
+import { GuestHooks } from './hooks.js';
 
 export const guestsStateFile = (paths: NodePaths): string => paths.under('/var/run/sliceid.guests');
 
@@ -37,7 +38,7 @@ export interface HostDaemon {
 
 const RETRY_MS = [100, 200, 400, 800, 1600, 3200, 6400];
 
-export async function startHostDaemon(opts: { paths: NodePaths; configFile: string | undefined; logger: Logger; signals?: boolean }): Promise<HostDaemon> {
+export async function startHostDaemon(opts: { paths: NodePaths; configFile: string | undefined; logger: Logger; signals?: boolean; logFormat?: string }): Promise<HostDaemon> {
   const { paths, logger } = opts;
   const attempt = acquireStateLock(paths.stateDir);
   if (!('lock' in attempt)) throw new Error(`another sliceid daemon holds ${attempt.file}${attempt.heldBy ? ` (pid ${attempt.heldBy})` : ''}; nothing done`);
@@ -63,6 +64,8 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
   };
 
   let peerGeneration = 0;
+  const execArgs = [...(opts.configFile ? ['--config', opts.configFile] : []), ...(opts.logFormat ? ['--log-format', opts.logFormat] : [])];
+  const hooks = new GuestHooks({ hostPaths: paths, config: () => config.node, execArgs, logger });
   const guestOptions = () => ({
     allSlices: () => config.allSlices,
     peers: () => ({ guests: [...guests.values()], generation: peerGeneration }),
@@ -72,6 +75,7 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
     port: config.node.api.port,
     listen: config.node.api.listen,
     socket: config.node.api.socket === '' ? '' : (config.node.api.socket ?? '/tmp/nodemanager.api'),
+    onServed: (g: Guest) => void (!stopping && hooks.offer(g)),
   });
 
   const same = (a: GuestSpec, b: GuestSpec): boolean => a.pid === b.pid && a.netns === b.netns && a.root === b.root && a.hostname === b.hostname;
@@ -184,6 +188,7 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   const onHup = (): void => void reload();
   const onTerm = (): void => void stop('signal');
+  const onHooks = (): void => hooks.runRequested(guests.values());
   const stop = async (reason: string): Promise<void> => {
     if (stopping) return stopped;
     stopping = true;
@@ -196,6 +201,7 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
       process.off('SIGHUP', onHup);
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onTerm);
+      process.off('SIGUSR2', onHooks);
     }
     await chain;
     // All guests at once: 50 guests close in about one guest's time.
@@ -218,6 +224,7 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
     process.on('SIGHUP', onHup);
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onTerm);
+    process.on('SIGUSR2', onHooks);
   }
   logger.info({ guests: [...guests.keys()], config: config.file }, 'host daemon serving');
   return { guests, watches, sync, reload, stop, stopped };

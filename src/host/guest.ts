@@ -64,6 +64,8 @@ export interface GuestOptions {
   readonly allSlices?: () => boolean;
   /** The other guests (for all_slices) and a counter that moves when that set changes. */
   readonly peers?: () => { guests: Guest[]; generation: number };
+  /** After each refresh and listen: the slice hooks (src/host/hooks.ts) run once it is served. */
+  readonly onServed?: (guest: Guest) => void;
 }
 
 /** What a guest's endpoints answer: its own slice, and with all_slices every present guest's. */
@@ -309,6 +311,7 @@ export class Guest {
     this.problems = problems;
     this.lastRefresh = new Date().toISOString();
     for (const p of problems) this.logger.warn(p);
+    this.opts.onServed?.(this);
   }
 
   /** Make the guest's listeners (in its namespaces) and serve them. */
@@ -357,6 +360,7 @@ export class Guest {
     this.listenProblems = problems;
     for (const p of problems) this.logger.warn(p);
     this.logger.info({ endpoints: this.status().endpoints }, 'guest served');
+    this.opts.onServed?.(this);
   }
 
   /** Build the memoized answers again (another guest's slice changed, for all_slices). */

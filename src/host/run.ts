@@ -8,7 +8,7 @@ export async function runHost(values: { root?: string | undefined; config?: stri
   const paths = nodePaths(values.root ?? '/');
   const { level, format } = loadHostConfig(paths, values.config).node.log;
   const logger = createLogger({ level, format: logFormat ?? format });
-  const daemon = await startHostDaemon({ paths, configFile: values.config, logger, signals: true });
+  const daemon = await startHostDaemon({ paths, configFile: values.config, logger, signals: true, ...(logFormat ? { logFormat } : {}) });
   await daemon.stopped;
   return 0;
 }

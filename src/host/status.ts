@@ -2,10 +2,38 @@
 // file it publishes (/var/run/sliceid.guests), each checked from inside: a GetSSHKeys call made in
 // the guest's network namespace (the host's own node, nsenter --net; nothing of the guest is run).
 import fs from 'node:fs';
+import { operatorText } from '../operator-text.js';
 import { spawn } from 'node:child_process';
 import type { NodePaths } from '../paths.js';
 import { guestsStateFile, type HostState } from './daemon.js';
 import type { GuestStatus } from './guest.js';
+import { loadHostConfig } from './config.js';
+import { guestPaths } from './hooks.js';
+import { describeRun, hookProblems, hookReport, pendingHooks } from '../hooks/report.js';
+import { hooksRunner } from '../hooks/lock.js';
+import { openExistingCache, cachedIdentity } from '../commands/cache-read.js';
+
+/** A guest's slice hooks (src/host/hooks.ts): each hook's last run for its slice, pending, problems. */
+export function guestHooks(paths: NodePaths, name: string): { runs: string[]; pending: string[]; problems: string[] } {
+  let dir = paths.hooksDir;
+  try {
+    dir = loadHostConfig(paths).node.hooks.dir ?? dir;
+  } catch {
+    // An unreadable config: the default directory (the daemon does not start with such a config).
+  }
+  const gp = guestPaths(paths, name);
+  const report = hookReport(dir, gp.hookRecords, hooksRunner(gp.stateDir));
+  let urn: string | undefined;
+  const cache = openExistingCache(gp);
+  try {
+    urn = cache ? cachedIdentity(cache).identity?.identity.slice.urn : undefined;
+  } finally {
+    cache?.close();
+  }
+  const slice = urn ? report.records.slices[urn] : undefined;
+  const runs = Object.entries(slice?.hooks ?? {}).map(([hook, run]) => `${hook} ${describeRun(run)} at ${new Date(run.at).toISOString()}`);
+  return { runs, pending: urn ? pendingHooks(report, urn) : [], problems: hookProblems(report, urn) };
+}
 
 const PROBE = `
 const net = require('net');
@@ -34,6 +62,7 @@ export function probeFromInside(pid: number | undefined, netns: string | undefin
 
 export interface GuestReport extends GuestStatus {
   reachable: string;
+  hooks: { runs: string[]; pending: string[]; problems: string[] };
 }
 
 export function readHostState(paths: NodePaths): HostState | undefined {
@@ -56,7 +85,7 @@ export async function hostStatus(paths: NodePaths, opts: { guest?: string; json:
     guests.map(async (g) => {
       const spec = g as GuestStatus & { pid?: number; netns?: string };
       const reachable = g.present && g.endpoints.some((e) => !e.startsWith('/')) ? await probeFromInside(spec.pid, spec.netns, opts.port ?? 812) : 'not served';
-      return { ...g, reachable };
+      return { ...g, reachable, hooks: guestHooks(paths, g.name) };
     }),
   );
   if (opts.json) return { text: `${JSON.stringify(opts.guest !== undefined ? reports[0] : { pid: state.pid, at: state.at, config: state.config, configError: state.configError, guests: reports }, null, 2)}\n`, code: 0 };
@@ -72,6 +101,9 @@ export async function hostStatus(paths: NodePaths, opts: { guest?: string; json:
     lines.push(`  endpoints:    ${r.endpoints.join(' ') || '(none)'}`);
     lines.push(`  from inside:  ${r.reachable}`);
     lines.push(`  last refresh: ${r.lastRefresh ?? '(never)'}`);
+    lines.push(`  hooks:        ${r.hooks.runs.length ? `${r.hooks.runs.length} run for this slice` : 'none run for this slice'}${r.hooks.pending.length ? `, pending: ${r.hooks.pending.join(', ')}` : ''}`);
+    for (const h of r.hooks.runs) lines.push(`    - ${operatorText(h)}`);
+    for (const h of r.hooks.problems) lines.push(`    ! ${operatorText(h)}`);
     lines.push(`  problems:     ${r.problems.length ? '' : 'none'}`);
     for (const p of r.problems) lines.push(`    - ${p}`);
   }
