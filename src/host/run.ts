@@ -9,6 +9,11 @@ export async function runHost(values: { root?: string | undefined; config?: stri
   const { level, format } = loadHostConfig(paths, values.config).node.log;
   const logger = createLogger({ level, format: logFormat ?? format });
   const daemon = await startHostDaemon({ paths, configFile: values.config, logger, signals: true });
+  // Until the first guest's listeners, nothing holds the event loop (the directory watchers are not
+  // persistent): a host booted before its guests would exit at once. One timer that never fires
+  // in practice (24.8 days) keeps it up; no polling.
+  const hold = setInterval(() => {}, 0x7fffffff);
   await daemon.stopped;
+  clearInterval(hold);
   return 0;
 }
