@@ -2,7 +2,8 @@
 # npm run deb: build dist/sliceid_<version>-<release>_<amd64|arm64>.deb with dpkg-deb from the
 # same staged /usr/lib/sliceid tree as the RPM (stage.sh). Debian policy layout: /usr/lib/sliceid,
 # /usr/bin/sliceid, conffiles under /etc, the unit enabled and started by the maintainer scripts
-# (packaging/deb/) through deb-systemd-helper / deb-systemd-invoke, a man page, copyright and
+# (packaging/deb/) through deb-systemd-helper / deb-systemd-invoke (sliceid-host.service, the
+# shared host's unit, shipped but not enabled), a man page, copyright and
 # changelog. Lintian notes: packaging/deb/lintian-overrides and packaging/README-rpm.md.
 #
 #   SLICEID_ARCH=x86_64|aarch64   target (default x86_64 -> amd64; aarch64 -> arm64, cross-built)
@@ -43,7 +44,7 @@ while read -r src dest mode; do
   mkdir -p "$pkg$(dirname "$dest")"
   case $src in
     # Debian names in what the daemon's files say: /etc/default, /etc/init.d.
-    sliceid.*) sed -e 's|/etc/sysconfig/sliceid|/etc/default/sliceid|g' \
+    sliceid.* | sliceid-host.service) sed -e 's|/etc/sysconfig/sliceid|/etc/default/sliceid|g' \
       -e 's|/etc/rc\.d/init\.d/sliceid|/etc/init.d/sliceid|g' "$here/$src" >"$pkg$dest" ;;
     *) cp "$here/$src" "$pkg$dest" ;;
   esac
@@ -55,6 +56,7 @@ sliceid.sysconfig       /etc/default/sliceid                          0644
 sliceid.init            /etc/init.d/sliceid                           0755
 sliceid.service         /lib/systemd/system/sliceid.service           0644
 sliceid-hooks.service   /lib/systemd/system/sliceid-hooks.service     0644
+sliceid-host.service    /lib/systemd/system/sliceid-host.service      0644
 sliceid.logrotate       /etc/logrotate.d/sliceid                      0644
 README-rpm.md           /usr/share/doc/sliceid/README-rpm.md          0644
 deb/copyright           /usr/share/doc/sliceid/copyright              0644

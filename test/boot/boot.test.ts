@@ -15,6 +15,7 @@ import { goodTrees, projectDir, tempDir, type FixtureTree } from '../helpers/fix
 import { GETSSHKEYS_PY } from '../helpers/py-client.js';
 import { execFileSync } from 'node:child_process';
 import { Container, must, run, until } from './container.js';
+import { guestTree } from '../host/helpers.js';
 
 const started = Date.now();
 const pkg = JSON.parse(fs.readFileSync(path.join(projectDir, 'package.json'), 'utf8')) as { version: string };
@@ -103,6 +104,16 @@ test.serial('the .deb: Debian layout, conffiles, modes, maintainer scripts, lint
   t.regex(postinst, /deb-systemd-helper enable 'sliceid\.service'/);
   t.regex(postinst, /deb-systemd-invoke \$_sliceid_action 'sliceid\.service'/);
   t.regex(fs.readFileSync(path.join(dir, 'postrm'), 'utf8'), /deb-systemd-helper purge 'sliceid\.service'/);
+  // The shared host's unit: shipped, tracked for purge, never enabled by the package.
+  t.is(listing.get('/lib/systemd/system/sliceid-host.service'), '-rw-r--r-- root/root');
+  const hostUnit = await must('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./lib/systemd/system/sliceid-host.service', 'sh', deb]);
+  t.regex(hostUnit, /^EnvironmentFile=-\/etc\/default\/sliceid$/m);
+  t.regex(hostUnit, /^ExecStart=\/usr\/bin\/sliceid run --host \$SLICEID_HOST_OPTIONS$/m);
+  t.regex(hostUnit, /^Conflicts=sliceid\.service$/m);
+  t.regex(postinst, /if deb-systemd-helper debian-installed 'sliceid-host\.service'; then\n\s*deb-systemd-helper unmask 'sliceid-host\.service' [^\n]*\n\s*if deb-systemd-helper --quiet was-enabled 'sliceid-host\.service'/);
+  t.regex(postinst, /deb-systemd-helper update-state 'sliceid-host\.service'/);
+  t.regex(fs.readFileSync(path.join(dir, 'postrm'), 'utf8'), /deb-systemd-helper purge 'sliceid\.service' 'sliceid-host\.service'/);
+  t.regex(fs.readFileSync(path.join(dir, 'prerm'), 'utf8'), /deb-systemd-invoke stop 'sliceid\.service' 'sliceid-host\.service'/);
   for (const s of ['postinst', 'prerm', 'postrm']) {
     t.is((await must('sh', ['-c', 'sh -n "$1" && echo ok', 'sh', path.join(dir, s)])).trim(), 'ok', `sh -n ${s}`);
   }
@@ -396,3 +407,127 @@ async function debLifecycle(t: import('ava').ExecutionContext, c: Container): Pr
   t.is((await c.exec(['dpkg-query', '-W', 'sliceid'])).code, 1, 'dpkg forgot the package');
 }
 
+
+/** GetSSHKeys from inside a guest's network namespace (python3 of the container, nsenter --net only). */
+async function keysInGuest(c: Container, netns: string, socket?: string): Promise<{ tcp: Record<string, string>; unix?: Record<string, string> }> {
+  return JSON.parse(await c.mustExec(['nsenter', `--net=${netns}`, '--', 'python3', '-c', GETSSHKEYS_PY, '812', ...(socket ? [socket] : [])])) as { tcp: Record<string, string>; unix?: Record<string, string> };
+}
+
+/**
+ * A guest as a container manager makes one, inside the booted container: a transient unit running
+ * a busybox chroot in its own network and UTS namespaces (its own mount namespace and tmpfs /tmp
+ * with `ownMounts`, as Docker's), loopback up. Returns the guest's process (container pid).
+ */
+async function startGuestIn(c: Container, name: string, root: string, ownMounts: boolean): Promise<number> {
+  const script = `${root}/bin/busybox ip link set lo up && ${ownMounts ? `mount -t tmpfs -o mode=1777 tmpfs ${root}/tmp && ` : ''}exec chroot ${root} /bin/busybox sleep 1000000`;
+  await c.mustExec(['systemd-run', '--quiet', `--unit=guest-${name}`, 'unshare', ownMounts ? '-num' : '-nu', 'sh', '-c', script]);
+  const pid = await until(async () => Number((await c.mustExec(['systemctl', 'show', '-P', 'MainPID', `guest-${name}.service`])).trim()), 10_000, `guest ${name}'s process`);
+  await until(() => {
+    try {
+      return fs.readlinkSync(c.inside(`/proc/${pid}/root`)) === root;
+    } catch {
+      return false;
+    }
+  }, 10_000, `guest ${name} in its chroot`);
+  return pid;
+}
+
+test.serial('.deb on a shared host: sliceid-host.service serves guests that come after it, inside their namespaces; SysV SLICEID_MODE=host', async (t) => {
+  const t0 = Date.now();
+  const c = await Container.create(base);
+  try {
+    // Two guests' trees (a fixture node tree and busybox each; no sliceid, no python, no node):
+    // pcvm1-1, a Docker-style vnode (its netns bound at /var/run/netns/pcvm1-1, its own mounts);
+    // ovz101, an OpenVZ-style one given in the config by pid and root (a host path).
+    const docker = guestTree('pg-vnode', path.join(c.root, 'srv/guests/pcvm1-1'));
+    const ovz = guestTree('emulab-pnode', path.join(c.root, 'srv/guests/ovz101'));
+    const dockerRoot = `/${path.relative(c.root, docker)}`;
+    const ovzRoot = `/${path.relative(c.root, ovz)}`;
+    fs.copyFileSync(deb, path.join(c.root, 'root/sliceid.deb'));
+    await must('chroot', [c.root, 'dpkg', '-i', '/root/sliceid.deb'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive' } });
+    await c.boot('shared-host');
+    t.is((await c.exec(['systemctl', 'is-enabled', 'sliceid-host.service'])).stdout.trim(), 'disabled', 'not enabled by the package');
+    t.is((await c.exec(['systemctl', 'is-active', 'sliceid-host.service'])).stdout.trim(), 'inactive');
+
+    // The recipe: the node daemon off, the host daemon on (Conflicts= stops the node one anyway).
+    await c.mustExec(['systemctl', 'enable', '--now', 'sliceid-host.service']);
+    t.is((await c.exec(['systemctl', 'is-active', 'sliceid.service'])).stdout.trim(), 'inactive', 'Conflicts= stopped the node daemon');
+    await c.mustExec(['systemctl', 'disable', 'sliceid.service']);
+    const pid = Number((await c.mustExec(['systemctl', 'show', '-P', 'MainPID', 'sliceid-host.service'])).trim());
+    t.true(pid > 0);
+    // Up with no guest yet, its (empty) guest list published.
+    await until(() => fs.existsSync(c.inside('/run/sliceid.guests')), 30_000, 'the guests file');
+
+    // A Docker vnode appears: its namespace bound at /var/run/netns/<vnodeid> (Emulab's bindNetNS),
+    // seen through inotify from inside the unit's sandbox.
+    const gpid = await startGuestIn(c, 'pcvm1-1', dockerRoot, true);
+    await c.mustExec(['sh', '-c', 'mkdir -p /var/run/netns && touch /var/run/netns/pcvm1-1 && mount --bind /proc/$1/ns/net /var/run/netns/pcvm1-1', 'sh', String(gpid)]);
+    const appeared = Date.now();
+    // (The namespace file appears empty a moment before the bind mount: the guest is served at
+    // once, with no slice, and gets its identity when its process is found, 0.1 s later.)
+    const served = await until(async () => {
+      const r = await c.exec(['nsenter', '--net=/var/run/netns/pcvm1-1', '--', 'python3', '-c', GETSSHKEYS_PY, '812']);
+      return r.code === 0 && r.stdout.includes('labpg3_sl1') ? r.stdout : '';
+    }, 30_000, 'the Docker vnode to answer its slice from inside');
+    const firstAnswerMs = Date.now() - appeared;
+    t.deepEqual(Object.keys((JSON.parse(served) as { tcp: Record<string, string> }).tcp), ['labpg3_sl1'], 'its own slice, asked from inside its namespace');
+    const inDocker = await keysInGuest(c, '/var/run/netns/pcvm1-1', `/proc/${gpid}/root/tmp/nodemanager.api`);
+    t.deepEqual(inDocker.unix, inDocker.tcp, 'the socket in its own /tmp answers the same');
+    t.is(fs.readFileSync(c.inside(`/proc/${gpid}/root/etc/slicename`), 'utf8').trim(), 'labpg3_sl1', 'its /etc/slicename');
+    t.regex(fs.readFileSync(c.inside(`/proc/${gpid}/root/etc/slice.gid`), 'utf8'), /^-----BEGIN CERTIFICATE-----/);
+    t.false(fs.existsSync(c.inside('/etc/slicename')), 'the host writes no identity of its own');
+
+    // An OpenVZ-style guest from the config ([[guest]] pid + root, a host path), at a reload.
+    const opid = await startGuestIn(c, 'ovz101', ovzRoot, false);
+    fs.appendFileSync(c.inside('/etc/sliceid/sliceid.toml'), `\n[[guest]]\nname = "ovz101"\npid = ${opid}\nroot = "${ovzRoot}"\nhostname = "node1.exp.proj.emulab.net"\n`);
+    await c.mustExec(['systemctl', 'reload', 'sliceid-host.service']);
+    const ovzKeys = await until(async () => {
+      const r = await c.exec(['nsenter', `--net=/proc/${opid}/ns/net`, '--', 'python3', '-c', GETSSHKEYS_PY, '812']);
+      return r.code === 0 && r.stdout.includes('wlab_radio') ? (JSON.parse(r.stdout) as { tcp: Record<string, string> }).tcp : undefined;
+    }, 30_000, 'the configured guest to answer its slice from inside');
+    t.deepEqual(Object.keys(ovzKeys), ['wlab_radio'], 'pinned: the other guest sees its own slice only');
+    t.is(fs.readFileSync(path.join(ovz, 'etc/slicename'), 'utf8').trim(), 'wlab_radio', 'written into a root given as a host path (the sandbox leaves it writable)');
+    t.deepEqual(Object.keys((await keysInGuest(c, '/var/run/netns/pcvm1-1')).tcp), ['labpg3_sl1']);
+
+    // status --host checks every guest from inside.
+    const st = await c.exec(['sliceid', 'status', '--host']);
+    t.is(st.code, 0, st.stderr);
+    t.regex(st.stdout, new RegExp(`^host daemon pid ${pid}, 2 guest\\(s\\)$`, 'm'), st.stdout);
+    t.is(st.stdout.match(/from inside: +ok$/gm)?.length, 2, st.stdout);
+    t.is(Number((await c.mustExec(['systemctl', 'show', '-P', 'MainPID', 'sliceid-host.service'])).trim()), pid, 'the same daemon throughout (reload, no restart)');
+    const failed = (await c.exec(['systemctl', '--failed', '--plain', '--no-legend'])).stdout;
+    t.notRegex(failed, /sliceid/, failed);
+    const log = await c.mustExec(['journalctl', '-u', 'sliceid-host.service', '--no-pager', '-o', 'cat']);
+    t.notRegex(log, /EPERM|EACCES|Operation not permitted|Permission denied/, log);
+
+    // A clean stop: nothing answers inside, the guests file goes.
+    await c.mustExec(['systemctl', 'stop', 'sliceid-host.service']);
+    t.is((await c.exec(['systemctl', 'is-active', 'sliceid-host.service'])).stdout.trim(), 'inactive');
+    t.false(fs.existsSync(c.inside('/run/sliceid.guests')), 'guests file removed');
+    t.not((await c.exec(['nsenter', '--net=/var/run/netns/pcvm1-1', '--', 'python3', '-c', GETSSHKEYS_PY, '812'])).code, 0, 'nothing answers after the stop');
+
+    // SysV hosts: the same initscript with SLICEID_MODE="host" in /etc/default/sliceid.
+    fs.appendFileSync(c.inside('/etc/default/sliceid'), 'SLICEID_MODE="host"\n');
+    const sv = (action: string) => c.exec(['/bin/sh', '/etc/init.d/sliceid', action], { timeoutMs: 90_000 });
+    const started = await sv('start');
+    t.is(started.code, 0, started.stdout + started.stderr);
+    const svStatus = await sv('status');
+    t.is(svStatus.code, 0, svStatus.stdout);
+    const svPid = Number(/pid (\d+)/.exec(svStatus.stdout)?.[1]);
+    t.regex(fs.readFileSync(c.inside('/run/sliceid.guests'), 'utf8'), new RegExp(`^  "pid": ${svPid},$`, 'm'), 'the host daemon the initscript started');
+    t.deepEqual(Object.keys((await until(async () => {
+      const r = await c.exec(['nsenter', '--net=/var/run/netns/pcvm1-1', '--', 'python3', '-c', GETSSHKEYS_PY, '812']);
+      return r.code === 0 && r.stdout.includes('labpg3_sl1') ? (JSON.parse(r.stdout) as { tcp: Record<string, string> }).tcp : undefined;
+    }, 30_000, 'the initscript host daemon to answer inside'))), ['labpg3_sl1']);
+    t.is((await sv('stop')).code, 0);
+    t.is((await sv('status')).code, 3);
+
+    t.is(await c.poweroff(), 0, 'clean poweroff');
+    t.log(`shared host: its slice answered inside a new Docker vnode ${firstAnswerMs} ms after its namespace was bound; ${((Date.now() - t0) / 1000).toFixed(1)} s in all`);
+  } catch (err) {
+    t.log(c.consoleTail);
+    throw err;
+  } finally {
+    await c.dispose();
+  }
+});

@@ -135,6 +135,7 @@ test.serial('rpm -qlp / --dump: the layout, modes and config files', async (t) =
     ['/etc/rc.d/init.d/sliceid', '100755'],
     ['/usr/lib/systemd/system/sliceid.service', '100644'],
     ['/usr/lib/systemd/system/sliceid-hooks.service', '100644'],
+    ['/usr/lib/systemd/system/sliceid-host.service', '100644'],
     ['/usr/lib/systemd/system-preset/80-sliceid.preset', '100644'],
     ['/etc/logrotate.d/sliceid', '100644', 'cn'],
     ['/var/lib/sliceid', '40700'],
@@ -170,12 +171,13 @@ test.serial('rpm -qp --scripts: register, deregister on erase, restart on upgrad
   const preun = section('preuninstall');
   const postun = section('postuninstall');
   t.regex(post, /chkconfig --add sliceid/);
-  t.regex(post, /systemctl --no-reload preset sliceid\.service/);
+  t.regex(post, /systemctl --no-reload preset sliceid\.service sliceid-host\.service/);
   t.regex(preun, /if \[ "\$1" -eq 0 \]/);
   t.regex(preun, /\/etc\/rc\.d\/init\.d\/sliceid stop/);
   t.regex(preun, /chkconfig --del sliceid/);
-  t.regex(preun, /systemctl --no-reload disable sliceid\.service/);
-  t.regex(postun, /systemctl try-restart sliceid\.service/);
+  t.regex(preun, /systemctl --no-reload disable sliceid\.service sliceid-host\.service/);
+  t.regex(preun, /systemctl stop sliceid\.service sliceid-host\.service/);
+  t.regex(postun, /systemctl try-restart sliceid\.service sliceid-host\.service/);
   t.regex(postun, /\/etc\/rc\.d\/init\.d\/sliceid condrestart/);
   // Each scriptlet is portable sh.
   const dir = tempDir('sliceid-scriptlets-');
@@ -383,6 +385,40 @@ for (const shell of ['sh', 'bash']) {
   });
 }
 
+test.serial('initscript with SLICEID_MODE=host: starts the shared host daemon (run --host), status, reload, stop', async (t) => {
+  // A host booted before its guests: none yet (no <root>/var/run/netns, no [[guest]]).
+  const r = tempDir('sliceid-host-root-');
+  fs.mkdirSync(path.join(r, 'etc/sysconfig'), { recursive: true });
+  fs.copyFileSync(path.join(root, 'etc/sysconfig/sliceid'), path.join(r, 'etc/sysconfig/sliceid'));
+  fs.appendFileSync(path.join(r, 'etc/sysconfig/sliceid'), 'SLICEID_MODE="host"\nSLICEID_HOST_OPTIONS="--log-format json"\n');
+  const env = initEnv(r, { SLICEID_OPTIONS: '--port 0 --no-such-node-option' });
+  const init = path.join(root, 'etc/rc.d/init.d/sliceid');
+  const sv = (action: string) => run('sh', [init, action], { env, timeoutMs: 90_000 });
+  const started = await sv('start');
+  t.is(started.code, 0, started.stdout + started.stderr);
+  const st = await sv('status');
+  t.is(st.code, 0);
+  const pid = Number(/pid (\d+)/.exec(st.stdout)?.[1]);
+  t.true(alive(pid));
+  const guests = JSON.parse(fs.readFileSync(path.join(r, 'var/run/sliceid.guests'), 'utf8')) as { pid: number; guests: unknown[] };
+  t.is(guests.pid, pid, 'ready: the host daemon published its guests');
+  t.deepEqual(guests.guests, []);
+  t.false(fs.existsSync(path.join(r, 'var/run/sliceid.pid')), 'no node daemon');
+  t.false(fs.existsSync(path.join(r, 'etc/slicename')), 'the host writes no identity of its own');
+  const host = await run(path.join(root, 'usr/bin/sliceid'), ['status', '--host', '--root', r], { env });
+  t.regex(host.stdout, new RegExp(`^host daemon pid ${pid}, 0 guest\\(s\\)$`, 'm'));
+  t.is((await sv('reload')).code, 0);
+  t.true(alive(pid));
+  t.is((await sv('stop')).code, 0);
+  t.false(alive(pid));
+  t.false(fs.existsSync(path.join(r, 'var/run/sliceid.guests')), 'guests file removed by the daemon');
+  t.is((await sv('status')).code, 3);
+  fs.appendFileSync(path.join(r, 'etc/sysconfig/sliceid'), 'SLICEID_MODE="hots"\n');
+  const bad = await sv('start');
+  t.is(bad.code, 6, 'an unknown mode is refused');
+  t.regex(bad.stderr, /SLICEID_MODE must be node or host/);
+});
+
 test.serial('initscript: with no testbed data the daemon starts degraded; status says why', async (t) => {
   // Issue 25 point 4: no identity and nothing kept is served through (no slice, watching), not an exit.
   const r = tempDir('sliceid-empty-root-');
@@ -443,9 +479,38 @@ test.serial('systemd unit: systemd-analyze verify, hardening and reload', async 
     if (!fs.existsSync(dst) && fs.statSync(src).isFile()) fs.copyFileSync(src, dst);
   }
   // --man=no: the host's man(1) cannot see the man page installed in the scratch root.
-  const res = await run('systemd-analyze', [`--root=${sroot}`, '--man=no', 'verify', '/usr/lib/systemd/system/sliceid.service', '/usr/lib/systemd/system/sliceid-hooks.service']);
+  const res = await run('systemd-analyze', [`--root=${sroot}`, '--man=no', 'verify', '/usr/lib/systemd/system/sliceid.service', '/usr/lib/systemd/system/sliceid-hooks.service', '/usr/lib/systemd/system/sliceid-host.service']);
   t.is(res.code, 0, res.stderr);
   t.is((res.stdout + res.stderr).trim(), '', 'no warnings');
+  // The shared host's unit: run --host with the privileges setns and /proc/<pid>/root take, not
+  // enabled by the preset, conflicting with the node daemon's.
+  const host = fs.readFileSync(path.join(root, 'usr/lib/systemd/system/sliceid-host.service'), 'utf8');
+  for (const line of [
+    /^ExecStart=\/usr\/bin\/sliceid run --host \$SLICEID_HOST_OPTIONS$/m,
+    /^EnvironmentFile=-\/etc\/sysconfig\/sliceid$/m,
+    /^Conflicts=sliceid\.service$/m,
+    /^Type=simple$/m,
+    /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m,
+    /^CapabilityBoundingSet=CAP_SYS_ADMIN CAP_SYS_PTRACE CAP_NET_BIND_SERVICE CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_CHOWN CAP_FOWNER$/m,
+    /^RestrictNamespaces=net$/m,
+    /^NoNewPrivileges=yes$/m,
+    /^ProtectSystem=full$/m,
+    /^PrivateTmp=no$/m,
+    /^WantedBy=multi-user\.target$/m,
+  ]) {
+    t.regex(host, line);
+  }
+  t.notRegex(host, /^(PrivateNetwork|PrivatePIDs|ProtectProc|ProcSubset)=/m, 'nothing that hides /proc or the guests\' namespaces');
+  t.regex(unit, /^Conflicts=sliceid-host\.service$/m);
+  // The preset as systemd applies it (rpm's %post runs `systemctl preset`): the node unit
+  // enabled, the host unit not.
+  const preset = await run('systemctl', [`--root=${sroot}`, 'preset', 'sliceid.service', 'sliceid-host.service']);
+  t.is(preset.code, 0, preset.stderr);
+  // (The links name /usr/lib/... absolutely, so they dangle from here: lstat, not exists.)
+  const linked = (unit: string): boolean => fs.lstatSync(path.join(sroot, 'etc/systemd/system/multi-user.target.wants', unit), { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
+  t.true(linked('sliceid.service'), 'sliceid.service enabled by the preset');
+  t.false(linked('sliceid-host.service'), 'sliceid-host.service not enabled');
+  t.is((await run('systemctl', [`--root=${sroot}`, 'is-enabled', 'sliceid-host.service'])).stdout.trim(), 'disabled');
   // The hooks' unit: a oneshot the daemon starts, without the daemon's sandbox, never enabled.
   const hooks = fs.readFileSync(path.join(root, 'usr/lib/systemd/system/sliceid-hooks.service'), 'utf8');
   t.regex(hooks, /^Type=oneshot$/m);
@@ -453,6 +518,7 @@ test.serial('systemd unit: systemd-analyze verify, hardening and reload', async 
   t.notRegex(hooks, /^(ProtectSystem|NoNewPrivileges|ReadWritePaths|RestrictSUIDSGID|PrivateTmp)=/m, 'no sandbox');
   t.notRegex(hooks, /^\[Install\]/m, 'static: started by the daemon only');
   t.regex(fs.readFileSync(path.join(root, 'usr/lib/systemd/system-preset/80-sliceid.preset'), 'utf8'), /^enable sliceid\.service$/m);
+  t.regex(fs.readFileSync(path.join(root, 'usr/lib/systemd/system-preset/80-sliceid.preset'), 'utf8'), /^disable sliceid-host\.service$/m);
 });
 
 test.serial('rpmlint: every remaining warning and error is explained in packaging/README-rpm.md', async (t) => {
@@ -532,13 +598,13 @@ for (const running of [false, true]) {
     const s = await chrootRoot('systemd', running);
     const rpmIn = (...args: string[]) => must('rpm', ['--root', s, '--dbpath', '/var/lib/rpm', '--nodeps', ...args]);
     await rpmIn('-i', bundled.file);
-    t.deepEqual(scriptletLog(s), ['systemctl daemon-reload', 'systemctl --no-reload preset sliceid.service']);
+    t.deepEqual(scriptletLog(s), ['systemctl daemon-reload', 'systemctl --no-reload preset sliceid.service sliceid-host.service']);
     await rpmIn('-U', '--replacepkgs', bundled.file);
-    t.deepEqual(scriptletLog(s), ['systemctl daemon-reload', 'systemctl daemon-reload', ...(running ? ['systemctl try-restart sliceid.service'] : [])]);
+    t.deepEqual(scriptletLog(s), ['systemctl daemon-reload', 'systemctl daemon-reload', ...(running ? ['systemctl try-restart sliceid.service sliceid-host.service'] : [])]);
     await rpmIn('-e', 'sliceid');
     t.deepEqual(scriptletLog(s), [
-      'systemctl --no-reload disable sliceid.service',
-      ...(running ? ['systemctl stop sliceid.service'] : []),
+      'systemctl --no-reload disable sliceid.service sliceid-host.service',
+      ...(running ? ['systemctl stop sliceid.service sliceid-host.service'] : []),
       'systemctl daemon-reload',
     ]);
   });
