@@ -56,6 +56,7 @@ sliceid.sysconfig       /etc/default/sliceid                          0644
 sliceid.init            /etc/init.d/sliceid                           0755
 sliceid.service         /lib/systemd/system/sliceid.service           0644
 sliceid-hooks.service   /lib/systemd/system/sliceid-hooks.service     0644
+sliceid-hooks@.service  /lib/systemd/system/sliceid-hooks@.service    0644
 sliceid-host.service    /lib/systemd/system/sliceid-host.service      0644
 sliceid.logrotate       /etc/logrotate.d/sliceid                      0644
 README-rpm.md           /usr/share/doc/sliceid/README-rpm.md          0644
@@ -63,6 +64,7 @@ deb/copyright           /usr/share/doc/sliceid/copyright              0644
 deb/lintian-overrides   /usr/share/lintian/overrides/sliceid          0644
 sshd_config.d/sliceid.conf /usr/share/doc/sliceid/sshd_config.d/sliceid.conf 0644
 ../examples/slice.d/50-raven /usr/share/doc/sliceid/examples/slice.d/50-raven 0644
+../examples/slice.d/60-raven-guest /usr/share/doc/sliceid/examples/slice.d/60-raven-guest 0644
 LIST
 mkdir -p "$pkg/usr/share/man/man8"
 gzip -9n -c "$here/sliceid.8" >"$pkg/usr/share/man/man8/sliceid.8.gz"

@@ -48,6 +48,7 @@ mv "$app" "$WORK/src/$src/lib"
 tar -C "$here" --exclude=./.build --exclude=./.cache -cf - . | tar -C "$WORK/src/$src/packaging" -xf -
 # The example slice hook, shipped as documentation.
 install -D -m 0644 "$here/../examples/slice.d/50-raven" "$WORK/src/$src/examples/slice.d/50-raven"
+install -D -m 0644 "$here/../examples/slice.d/60-raven-guest" "$WORK/src/$src/examples/slice.d/60-raven-guest"
 tar -C "$WORK/src" --owner=0 --group=0 --numeric-owner -cf "$WORK/SOURCES/$src.tar" "$src"
 
 rel=$RELEASE

@@ -81,6 +81,7 @@ test.serial('the .deb: Debian layout, conffiles, modes, maintainer scripts, lint
     ['/etc/logrotate.d/sliceid', '-rw-r--r-- root/root'],
     ['/lib/systemd/system/sliceid.service', '-rw-r--r-- root/root'],
     ['/lib/systemd/system/sliceid-hooks.service', '-rw-r--r-- root/root'],
+    ['/lib/systemd/system/sliceid-hooks@.service', '-rw-r--r-- root/root'],
     ['/usr/share/man/man8/sliceid.8.gz', '-rw-r--r-- root/root'],
     ['/usr/share/doc/sliceid/copyright', '-rw-r--r-- root/root'],
     ['/usr/share/doc/sliceid/changelog.Debian.gz', '-rw-r--r-- root/root'],

@@ -135,6 +135,7 @@ test.serial('rpm -qlp / --dump: the layout, modes and config files', async (t) =
     ['/etc/rc.d/init.d/sliceid', '100755'],
     ['/usr/lib/systemd/system/sliceid.service', '100644'],
     ['/usr/lib/systemd/system/sliceid-hooks.service', '100644'],
+    ['/usr/lib/systemd/system/sliceid-hooks@.service', '100644'],
     ['/usr/lib/systemd/system/sliceid-host.service', '100644'],
     ['/usr/lib/systemd/system-preset/80-sliceid.preset', '100644'],
     ['/etc/logrotate.d/sliceid', '100644', 'cn'],
