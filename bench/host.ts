@@ -121,6 +121,8 @@ export interface HostFigures {
     measured_s: number | null;
     schedstat_cpu_s: number | null;
     threads: number | null;
+    /** [second of the window, CPU ms in it (schedstat)] for every second with 0.5 ms or more. */
+    cpu_ms_by_second: Array<[number, number]> | null;
     strace_s: number | null;
     /** Completed epoll waits that timed out, futex waits with a deadline that timed out, sleeps, timerfd_settime calls. */
     timer_wakeups: number | null;
@@ -471,7 +473,7 @@ function emptyFigures(): HostFigures {
     node_daemon_rss_detail: null,
     appear_max_s: null,
     throughput: { guests: null, host: { c1: null, c50: null }, node: { c1: null, c50: null }, ratio_c1: null, ratio_c50: null, cpu_ratio_c50: null, same_data: null, response_bytes: null, host_rss_mb_after_load: null },
-    idle: { guests: null, cpu_s_per_60s: null, ctx_switches_per_60s: null, measured_s: null, schedstat_cpu_s: null, threads: null, strace_s: null, timer_wakeups: null, syscalls: null, epoll_timeouts_ms: null, strace_note: null },
+    idle: { guests: null, cpu_s_per_60s: null, ctx_switches_per_60s: null, measured_s: null, schedstat_cpu_s: null, threads: null, cpu_ms_by_second: null, strace_s: null, timer_wakeups: null, syscalls: null, epoll_timeouts_ms: null, strace_note: null },
     leftovers: null,
   };
 }
@@ -662,8 +664,17 @@ async function idle(o: HostBenchOptions, f: HostFigures, d: HostDaemon, n: numbe
   await sleep(o.idleSettleS * 1000);
   const a = procSample(pid);
   const t0 = performance.now();
-  await sleep(o.idleS * 1000);
-  const b = procSample(pid);
+  // Sampled each second (reading /proc costs the daemon nothing): when the CPU time was spent.
+  let prev = a;
+  const spent: Array<[number, number]> = [];
+  for (let k = 1; k <= o.idleS; k++) {
+    await sleep(Math.max(0, t0 + k * 1000 - performance.now()));
+    const now = procSample(pid);
+    const ms = (now.schedCpuS - prev.schedCpuS) * 1000;
+    if (ms >= 0.5) spent.push([k, round(ms, 1)!]);
+    prev = now;
+  }
+  const b = prev;
   const s = (performance.now() - t0) / 1000;
   const i = f.idle;
   i.guests = n;
@@ -672,6 +683,7 @@ async function idle(o: HostBenchOptions, f: HostFigures, d: HostDaemon, n: numbe
   i.ctx_switches_per_60s = round((b.ctxSwitches - a.ctxSwitches) * (60 / s), 0);
   i.schedstat_cpu_s = round(b.schedCpuS - a.schedCpuS, 4);
   i.threads = b.threads;
+  i.cpu_ms_by_second = spent;
   o.note(`  idle: ${i.cpu_s_per_60s} s CPU per 60 s, ${i.ctx_switches_per_60s} context switches (schedstat ${i.schedstat_cpu_s} s)`);
   if (!hasStrace()) {
     i.strace_note = 'strace not installed: timers not checked';
@@ -788,7 +800,7 @@ export function reportHost(f: HostFigures | null): string[] {
   }
   L.push(`    host / in-guest: c1 ${fmt(t.ratio_c1, 3)}x, c50 ${fmt(t.ratio_c50, 3)}x; server CPU per call in-guest / host at c50 ${fmt(t.cpu_ratio_c50, 3)}; host daemon RSS after the load ${fmt(t.host_rss_mb_after_load, 1)} MB`);
   const i = f.idle;
-  L.push(`  Idle with ${i.guests ?? 'n/a'} guests over ${fmt(i.measured_s, 1)} s, scaled to 60 s: CPU ${fmt(i.cpu_s_per_60s, 3)} s, ${fmt(i.ctx_switches_per_60s, 0)} context switches (${String(i.threads ?? 'n/a')} threads; schedstat ${fmt(i.schedstat_cpu_s, 4)} s)`);
+  L.push(`  Idle with ${i.guests ?? 'n/a'} guests over ${fmt(i.measured_s, 1)} s, scaled to 60 s: CPU ${fmt(i.cpu_s_per_60s, 3)} s, ${fmt(i.ctx_switches_per_60s, 0)} context switches (${String(i.threads ?? 'n/a')} threads; schedstat ${fmt(i.schedstat_cpu_s, 4)} s; CPU ms by second of the window: ${(i.cpu_ms_by_second ?? []).map(([k, ms]) => `${k}: ${ms}`).join(', ') || 'none'})`);
   L.push(`    ${i.strace_note ?? 'strace: n/a'}: ${String(i.syscalls ?? 'n/a')} syscalls completed, ${String(i.timer_wakeups ?? 'n/a')} timer wakeups, finite epoll timeouts ${JSON.stringify(i.epoll_timeouts_ms ?? [])}`);
   L.push(`  namespaces/mounts left after the clean-up: ${String(f.leftovers ?? 'n/a')}`, '');
   return L;
