@@ -10,7 +10,6 @@
 // bare node:http server, start-up against `node -e 0`, RSS, idle cost, and a 10,000-user refresh.
 // Every server is a child process on 127.0.0.1; every loop is bounded; every child is killed at
 // the end, also on error or Ctrl-C.
-import autocannon from 'autocannon';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -40,6 +39,8 @@ import {
   type RssDetail,
 } from './lib.js';
 import { benchSshd, reportSshd, SSHD_GOALS, type SshdFigures } from './sshd.js';
+import { loadRaw, summarize, type LoadFigures, type RawLoad } from './load.js';
+import { benchHost, hostGoalValue, reportHost, HOST_GOALS, type HostFigures } from './host.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -51,11 +52,12 @@ const { values: argv } = parseArgs({
     fixture: { type: 'string' },
     runs: { type: 'string' },
     only: { type: 'string' },
+    guests: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (argv.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [--out FILE] [--staged LIBDIR] [--runtime NODE] [--cli bin/sliceid.js] [--fixture DIR] [--runs N] [--only api,idle,scale,cold,sshd]\n');
+  process.stdout.write('usage: npm run bench [-- --quick] [--out FILE] [--staged LIBDIR] [--runtime NODE] [--cli bin/sliceid.js] [--fixture DIR] [--runs N] [--only api,idle,scale,cold,sshd,host] [--guests 1,10,50]\n');
   process.exit(0);
 }
 
@@ -75,7 +77,7 @@ const CFG = {
 };
 /** What packaging/sliceid.sh sets before it starts node (keep the two in step). */
 const DEPLOYED_ENV = { MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? '2' };
-const SECTIONS = new Set((argv.only ?? 'api,idle,scale,cold,sshd').split(',').map((s) => s.trim()));
+const SECTIONS = new Set((argv.only ?? 'api,idle,scale,cold,sshd,host').split(',').map((s) => s.trim()));
 // What ships (--staged, as npm run bench passes it): the staged package tree's bin/sliceid.js, which
 // runs its bundle (marked as the package's entry), on the runtime the package carries.
 const STAGED = argv.staged ? path.resolve(argv.staged) : undefined;
@@ -99,22 +101,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 // ---------------------------------------------------------------------------------------------
 // Results
 
-interface LoadFigures {
-  rps: number | null;
-  p50_ms: number | null;
-  p99_ms: number | null;
-  mean_ms: number | null;
-  max_ms: number | null;
-  requests: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  duration_s: number;
-  /** Little's law: req/s x mean latency should be about the connection count. */
-  concurrency_check: number | null;
-  /** CPU time of the server process (utime+stime, all threads) per reply, in microseconds. */
-  cpu_us_per_req: number | null;
-}
 type ServerLoad = { c1: LoadFigures | null; c50: LoadFigures | null };
 
 const results = {
@@ -190,6 +176,7 @@ const results = {
     rss_detail: null as RssDetail | null,
   },
   sshd: null as SshdFigures | null,
+  host: null as HostFigures | null,
   goals: [] as Array<{ goal: string; key: string; op: '>=' | '<='; target: number; value: number | null; met: boolean | null }>,
   errors: {} as Record<string, string>,
   elapsed_s: 0,
@@ -260,106 +247,6 @@ async function startSliceid(root: string, label: string): Promise<Daemon & { sta
 }
 
 // ---------------------------------------------------------------------------------------------
-// Load
-
-/**
- * autocannon writes the next request as soon as a reply is in, even when the server is about to
- * close the connection (HTTP/1.0, or `Connection: close`); that request is lost, stays queued,
- * and every later latency on that client counts from it. This hook makes a client skip that
- * write and send the next request on the new connection autocannon opens when the old one ends.
- */
-function closeAwareClient(client: autocannon.Client): void {
-  // The 'headers' event carries http-parser-js's info object (typed as plain headers).
-  const c = client as unknown as { _doRequest: (...a: unknown[]) => unknown; on(e: 'headers', f: (info: { shouldKeepAlive?: boolean }) => void): void };
-  let closing = false;
-  c.on('headers', (info) => {
-    closing = info.shouldKeepAlive === false;
-  });
-  const orig = c._doRequest;
-  c._doRequest = function (this: unknown, ...a: unknown[]): unknown {
-    if (closing) {
-      closing = false;
-      return undefined;
-    }
-    return orig.apply(this, a);
-  };
-}
-
-interface RawLoad {
-  lat: number[];
-  /** Server CPU seconds during the run (from /proc/<pid>/stat), null when unreadable. */
-  serverCpuS: number | null;
-  durationS: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-}
-
-/** One autocannon run; exact response times of the 2xx replies. */
-async function loadRaw(port: number, connections: number, durationS: number, close: boolean, serverPid?: number): Promise<RawLoad> {
-  const lat: number[] = [];
-  const cpu = (): number | null => {
-    try {
-      return serverPid ? procSample(serverPid).procCpuS : null;
-    } catch {
-      return null;
-    }
-  };
-  const cpu0 = cpu();
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const guard = setTimeout(() => inst.stop(), (durationS + 30) * 1000);
-    const inst = autocannon(
-      {
-        url: `http://127.0.0.1:${port}/`,
-        method: 'POST',
-        headers: close ? { 'content-type': 'text/xml', connection: 'close' } : { 'content-type': 'text/xml' },
-        body: GETSSHKEYS_CALL,
-        setupClient: closeAwareClient,
-        connections,
-        pipelining: 1,
-        duration: durationS,
-        timeout: 10,
-      },
-      (err: unknown, res: autocannon.Result) => {
-        clearTimeout(guard);
-        if (err) reject(err instanceof Error ? err : new Error(String(err)));
-        else resolve(res);
-      },
-    );
-    // autocannon's own histogram keeps whole milliseconds; keep exact response times too.
-    inst.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
-      if (status >= 200 && status < 300) lat.push(ms);
-    });
-  });
-  const cpu1 = cpu();
-  return { lat, serverCpuS: cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null, durationS: result.duration, errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx };
-}
-
-/** Pool the rounds of one server at one connection count. */
-function summarize(raws: RawLoad[], connections: number, label: string): LoadFigures {
-  const lat = raws.flatMap((r) => r.lat);
-  const dur = raws.reduce((a, r) => a + r.durationS, 0);
-  const ok = lat.length;
-  const mean = ok ? lat.reduce((a, b) => a + b, 0) / ok : NaN;
-  const concurrency = round(((ok / dur) * mean) / 1000, 2);
-  if (concurrency !== null && concurrency > connections * 1.2) note(`WARNING ${label}: ${concurrency} requests in flight on average with ${connections} connections: latencies are suspect`);
-  return {
-    rps: round(ok / dur, 0),
-    p50_ms: round(quantile(lat, 0.5), 3),
-    p99_ms: round(quantile(lat, 0.99), 3),
-    mean_ms: round(mean, 3),
-    max_ms: round(ok ? lat.reduce((a, b) => (a > b ? a : b), 0) : NaN, 3),
-    requests: ok,
-    errors: raws.reduce((a, r) => a + r.errors, 0),
-    timeouts: raws.reduce((a, r) => a + r.timeouts, 0),
-    non2xx: raws.reduce((a, r) => a + r.non2xx, 0),
-    duration_s: round(dur, 2) ?? 0,
-    concurrency_check: concurrency,
-    cpu_us_per_req: raws.every((r) => r.serverCpuS !== null) && ok ? round((raws.reduce((a, r) => a + r.serverCpuS!, 0) / ok) * 1e6, 1) : null,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Sections
 
 async function sectionApi(d: Daemon): Promise<void> {
@@ -421,7 +308,7 @@ async function sectionApi(d: Daemon): Promise<void> {
         }
       }
       for (const [name] of servers) {
-        const fig = summarize(raws.get(name)!, c, `${name} c${c}`);
+        const fig = summarize(raws.get(name)!, c, `${name} c${c}`, note);
         results.api[name][`c${c}`] = fig;
         note(`  ${name} c${c}: ${fig.rps} req/s, p50 ${fig.p50_ms} ms, p99 ${fig.p99_ms} ms, server CPU ${fig.cpu_us_per_req} us/req, errors ${fig.errors}, non2xx ${fig.non2xx}`);
       }
@@ -593,6 +480,7 @@ function computeGoals(): void {
   g('idle CPU (s per 60 s)', 'idle.cpu_s_per_60s', '<=', 0.05, results.idle.cpu_s_per_60s);
   g('10k-user refresh (s)', 'scale_10k.refresh_s', '<=', 2, results.scale_10k.refresh_s);
   for (const s of SSHD_GOALS) g(s.goal, `sshd.${s.key}`, '<=', s.target, results.sshd?.[s.key] as number | null | undefined);
+  for (const h of HOST_GOALS) g(h.goal, `host.${h.key}`, h.op, h.target, hostGoalValue(results.host, h.key));
 }
 
 function fmt(v: number | null | undefined, digits = 2): string {
@@ -632,7 +520,8 @@ function report(): string {
   L.push(`Scale: ${CFG.scaleUsers} users x ${CFG.scaleKeysPer} ssh-rsa keys (${String(s.users ?? 'n/a')} users, ${String(s.keys ?? 'n/a')} keys, ${String(s.response_bytes ?? 'n/a')} bytes)`);
   L.push(`  refresh ${fmt(s.refresh_s, 3)} s rename-to-log (logged durationMs ${fmt(s.refresh_logged_ms, 1)}; sshd key files written ${fmt(s.sshd_files_s, 3)} s), GetSSHKeys median ${fmt(s.getsshkeys_ms)} ms (p90 ${fmt(s.getsshkeys_p90_ms)}; nm_reference ${fmt(s.nm_reference_getsshkeys_ms)} ms), RSS ${fmt(s.rss_mb, 1)} MB (${fmt(s.rss_vs_start, 3)}x at start)`, '');
   L.push(...reportSshd(results.sshd));
-  L.push('Goals (issues 6, 12 and 15)');
+  L.push(...reportHost(results.host));
+  L.push('Goals (issues 6, 12, 15 and 23)');
   for (const g of results.goals) {
     const verdict = g.met === null ? 'not measured' : g.met ? 'met' : 'MISSED';
     L.push(`  ${g.goal.padEnd(58)} ${g.op} ${String(g.target).padEnd(5)} measured ${fmt(g.value, 3).padStart(8)}  ${verdict}`);
@@ -659,6 +548,10 @@ async function main(): Promise<number> {
   // Start-up first, on its own tree; then one long-running daemon for load, idle and scale.
   await section('cold', sectionCold);
   await section('sshd', async () => void (results.sshd = await benchSshd({ quick: QUICK, note, runtime: RUNTIME })));
+  // The shared host (issue 23): its own daemons and guests, before the long-running node daemon.
+  await section('host', async () => {
+    results.host = await benchHost({ quick: QUICK, note, runtime: RUNTIME, cli: CLI, env: DEPLOYED_ENV, loadS: CFG.loadS, loadRounds: CFG.loadRounds, warmupS: CFG.warmupS, idleS: CFG.idleS, idleSettleS: CFG.idleSettleS, ...(argv.guests ? { counts: argv.guests.split(',').map(Number) } : {}) });
+  });
   if (['api', 'idle', 'scale'].some((s) => SECTIONS.has(s))) {
     let d: Daemon | undefined;
     try {
