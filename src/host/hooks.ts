@@ -2,7 +2,7 @@
 // file of a guest's tree) run once per guest slice, as issue 22 runs them on a node: outside the
 // daemon, by `sliceid hooks exec --guest NAME` (the template unit sliceid-hooks@NAME.service under
 // systemd, else a detached process), with the runner lock, the request mark and the records in the
-// guest's private staging tree (/var/lib/sliceid/guests/<name>/root/var/lib/sliceid/). A hook gets
+// guest's private staging tree (var/lib/sliceid/ under the staging root /var/lib/sliceid/guests/<name>/root). A hook gets
 // today's variables plus SLICEID_GUEST, SLICEID_GUEST_PID (empty when no process of the guest is
 // known), SLICEID_GUEST_ROOT, and starts in the guest's network namespace with the host's file
 // system (src/hooks/runner.ts).
