@@ -407,7 +407,7 @@ test.serial('initscript with SLICEID_MODE=host: starts the shared host daemon (r
   t.false(fs.existsSync(path.join(r, 'var/run/sliceid.pid')), 'no node daemon');
   t.false(fs.existsSync(path.join(r, 'etc/slicename')), 'the host writes no identity of its own');
   const host = await run(path.join(root, 'usr/bin/sliceid'), ['status', '--host', '--root', r], { env });
-  t.regex(host.stdout, new RegExp(`^host daemon pid ${pid}, 0 guest\\(s\\)$`, 'm'));
+  t.regex(host.stdout, new RegExp(`^host daemon pid ${pid}, 0 guest\\(s\\), config \\(none: defaults\\)$`, 'm'));
   t.is((await sv('reload')).code, 0);
   t.true(alive(pid));
   t.is((await sv('stop')).code, 0);
