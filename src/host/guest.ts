@@ -268,7 +268,7 @@ export class Guest {
       }
       const keep = new Set(names);
       for (const n of gfs.list(KEYS_DIR)) if (!keep.has(n) && !n.startsWith('.')) gfs.unlink(`${KEYS_DIR}/${n}`);
-      this.files.includes(KEYS_DIR) || this.files.push(`${KEYS_DIR}/`);
+      this.files.includes(`${KEYS_DIR}/`) || this.files.push(`${KEYS_DIR}/`);
     });
     return written;
   }

@@ -493,7 +493,7 @@ test.serial('.deb on a shared host: sliceid-host.service serves guests that come
     // status --host checks every guest from inside.
     const st = await c.exec(['sliceid', 'status', '--host']);
     t.is(st.code, 0, st.stderr);
-    t.regex(st.stdout, new RegExp(`^host daemon pid ${pid}, 2 guest\\(s\\)$`, 'm'), st.stdout);
+    t.regex(st.stdout, new RegExp(`^host daemon pid ${pid}, 2 guest\\(s\\), config /etc/sliceid/sliceid\\.toml$`, 'm'), st.stdout);
     t.is(st.stdout.match(/from inside: +ok$/gm)?.length, 2, st.stdout);
     t.is(Number((await c.mustExec(['systemctl', 'show', '-P', 'MainPID', 'sliceid-host.service'])).trim()), pid, 'the same daemon throughout (reload, no restart)');
     const failed = (await c.exec(['systemctl', '--failed', '--plain', '--no-legend'])).stdout;

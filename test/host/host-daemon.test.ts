@@ -106,6 +106,9 @@ test.serial('a guest appearing through ip netns add with a process in it is serv
   const keys = await keysInside(g.pid);
   t.deepEqual(Object.keys(keys), ['labpg3_sl1']);
   t.is(fs.readFileSync(path.join(g.dir, 'etc/slicename'), 'utf8').trim(), 'labpg3_sl1');
+  await daemon.reload();
+  const files = daemon.guests.get(name)!.status().files;
+  t.is(new Set(files).size, files.length, `each file named once after more than one refresh: ${files.join(' ')}`);
   await g.kill();
   execFileSync('ip', ['netns', 'del', name]);
   await waitFor('the guest to be gone', () => daemon.guests.get(name)?.status().present === false);
