@@ -49,7 +49,6 @@ export interface GuestStatus {
 const INPUT_FILES = ['/etc/hostname', '/etc/passwd', '/etc/machine-id'];
 const BOOT = '/var/emulab/boot';
 const MAX_ENTRIES = 256;
-const GUEST_PAGE_CACHE_KIB = 128;
 const IDENTITY_FILES = ['slicename', 'slice.gid', 'node.gid'];
 const KEYS_DIR = '/etc/sliceid/authorized_keys';
 
@@ -142,9 +141,7 @@ export class Guest {
     fs.mkdirSync(path.dirname(this.paths.root), { recursive: true, mode: 0o700 });
     fs.chmodSync(path.dirname(this.paths.root), 0o700);
     fs.mkdirSync(this.paths.stateDir, { recursive: true, mode: 0o700 });
-    // A guest's cache holds one slice's users: a 128 KiB page cache each (not a node's 1 MiB) keeps
-    // 50 guests from holding 50 MiB of SQLite pages.
-    this.cache = openKeyCache(this.paths.database, { logger: this.logger, pageCacheKiB: GUEST_PAGE_CACHE_KIB });
+    this.cache = openKeyCache(this.paths.database, { logger: this.logger });
     this.view = new NodeView(this.cache, opts.config.api.getsshkeysKeyTypes);
   }
 

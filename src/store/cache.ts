@@ -48,7 +48,6 @@ interface Memo {
 /** Open (creating or repairing as needed) the cache at `file`. Never throws for a bad file. */
 export function openKeyCache(file: string, opts: OpenCacheOptions = {}): KeyCache {
   const db = openDatabase(file, opts);
-  if (opts.pageCacheKiB !== undefined) db.pragma(`cache_size = -${Math.max(16, Math.floor(opts.pageCacheKiB))}`);
   return new SqliteKeyCache(db, opts.logger, opts.readonly === true);
 }
 

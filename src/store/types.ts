@@ -57,8 +57,6 @@ export interface OpenCacheOptions {
    * unusable file gives an empty in-memory cache.
    */
   readonly readonly?: boolean | undefined;
-  /** SQLite's page cache in KiB, when not PAGE_CACHE_KIB (a shared host's guests: their caches are small). */
-  readonly pageCacheKiB?: number | undefined;
 }
 
 export interface KeyCache {
