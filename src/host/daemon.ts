@@ -212,6 +212,14 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
     resolveStopped();
   };
 
+  // The signals are ours before the first guest is followed: the guests file written during the
+  // start is what callers wait for, and a SIGTERM right after it must stop the daemon, not kill it.
+  if (opts.signals) {
+    process.on('SIGHUP', onHup);
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onTerm);
+    process.on('SIGUSR2', onHooks);
+  }
   try {
     ensureDir(paths.stateDir, 0o700);
     rewatch();
@@ -219,12 +227,6 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
   } catch (err) {
     await stop('start failed');
     throw err;
-  }
-  if (opts.signals) {
-    process.on('SIGHUP', onHup);
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onTerm);
-    process.on('SIGUSR2', onHooks);
   }
   logger.info({ guests: [...guests.keys()], config: config.file }, 'host daemon serving');
   return { guests, watches, sync, reload, stop, stopped };
