@@ -58,7 +58,8 @@ export const USER_FILE_TIMEOUT_MS = 10_000;
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fs.constants;
 const OPEN_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 
-class Refusal extends Error {
+/** A refused file or directory, by rule (also thrown by the guest reader, src/host/guest-user-file.ts). */
+export class Refusal extends Error {
   constructor(
     readonly rule: UserFileRule,
     message: string,
@@ -67,7 +68,8 @@ class Refusal extends Error {
   }
 }
 
-class Missing extends Error {
+/** A file, or the home, that is not there. */
+export class Missing extends Error {
   constructor(
     message: string,
     readonly home = false,

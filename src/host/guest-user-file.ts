@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { UserFileOutcome, UserFileRequest, UserFileRule } from '../fs/user-file.js';
+import { Missing, Refusal, type UserFileOutcome, type UserFileRequest } from '../fs/user-file.js';
 import type { UserFileReader } from '../keys/authorized-keys.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = fs.constants;
@@ -21,22 +21,6 @@ const FILE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 const MAX_HOPS = 40;
 const MAX_COMPONENTS = 256;
 
-class Refusal extends Error {
-  constructor(
-    readonly rule: UserFileRule,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-class Missing extends Error {
-  constructor(
-    message: string,
-    readonly home = false,
-  ) {
-    super(message);
-  }
-}
 
 const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
 const at = (fh: fsp.FileHandle, name: string): string => `/proc/self/fd/${fh.fd}/${name}`;
