@@ -1,6 +1,7 @@
 // Guests for tests: a chroot holding busybox and a fixture tree only, in its own network, UTS and
 // mount namespaces (unshare), loopback up, a tmpfs /tmp of its own.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -92,3 +93,51 @@ while True:
     out += d
 sys.stdout.write(out.decode())
 `;
+
+/** The live processes whose parent is this test worker: "pid cmdline" each. */
+export function childProcesses(): string[] {
+  const out: string[] = [];
+  for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) !== process.pid || state === 'Z') continue;
+      out.push(`${p} ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\u0000').join(' ').trim()}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/**
+ * What would keep this worker from exiting once its tests are done: child processes still alive
+ * and sockets or servers still open (a closed listener takes a moment to go: waited for up to
+ * `ms`). Each is named; the processes left are killed so that the worker can exit and the run
+ * reports the leak.
+ */
+export async function leftovers(ms = 5000): Promise<string[]> {
+  const look = (): { procs: string[]; handles: string[] } => ({
+    // tsx's esbuild service is the worker's own.
+    procs: childProcesses().filter((p) => !/\/esbuild --service/.test(p)),
+    handles: (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().flatMap((h): string[] => {
+      if (h instanceof net.Server) return [`server ${JSON.stringify(h.address())}`];
+      if (h instanceof net.Socket && (h.remoteAddress || h.localAddress)) return [`socket ${h.localAddress}:${h.localPort} -> ${h.remoteAddress}:${h.remotePort}`];
+      return [];
+    }),
+  });
+  let seen = look();
+  const end = Date.now() + ms;
+  while ((seen.procs.length || seen.handles.length) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+    seen = look();
+  }
+  for (const line of seen.procs) {
+    try {
+      process.kill(Number(line.split(' ')[0]), 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  return [...seen.procs.map((p) => `process ${p}`), ...seen.handles];
+}

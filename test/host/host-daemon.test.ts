@@ -7,7 +7,7 @@ import { nodePaths } from '../../src/paths.js';
 import { silentLogger } from '../../src/log.js';
 import { startHostDaemon } from '../../src/host/daemon.js';
 import { hostStatus } from '../../src/host/status.js';
-import { guestTree, startGuest, pyInGuest, waitFor, XMLRPC_KEYS, RAW_HTTP10 } from './helpers.js';
+import { guestTree, startGuest, pyInGuest, waitFor, leftovers, XMLRPC_KEYS, RAW_HTTP10 } from './helpers.js';
 
 function hostRoot(config: string): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'host-'));
@@ -160,16 +160,29 @@ test.serial('a systemd-nspawn container (a real container manager) is served as 
   fs.mkdirSync(path.join(dir, 'usr/lib'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'usr/lib/os-release'), 'ID=guest\n');
   // No system bus on the test machine: no machined registration, no scope unit of its own.
-  const nspawn = spawn('systemd-nspawn', ['-q', '--register=no', '--keep-unit', '--private-network', '-D', dir, '/bin/busybox', 'sleep', '600'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let why = '';
-  nspawn.stderr.on('data', (d: Buffer) => (why += d.toString()));
-  t.teardown(() => void nspawn.kill('SIGKILL'));
+  // The container's command names this run (a container of another run is never taken for it).
+  const marker = String(600_000 + (process.pid % 100_000));
+  // Its messages go to a file, not a pipe: a child of nspawn that outlives it holds no handle of
+  // this worker. It leads a process group of its own, killed whole with the container's init (PID
+  // 1 of its own pid namespace, which outlives a killed nspawn).
+  const errFile = path.join(path.dirname(dir), 'nspawn.err');
+  const errFd = fs.openSync(errFile, 'w');
+  const nspawn = spawn('systemd-nspawn', ['-q', '--register=no', '--keep-unit', '--private-network', '-D', dir, '/bin/busybox', 'sleep', marker], { stdio: ['ignore', 'ignore', errFd], detached: true });
+  fs.closeSync(errFd);
   let leader: number | undefined;
+  t.teardown(async () => {
+    if (leader) process.kill(leader, 'SIGKILL');
+    if (nspawn.exitCode === null && nspawn.signalCode === null) {
+      const gone = new Promise((r) => nspawn.once('exit', r));
+      process.kill(-nspawn.pid!, 'SIGKILL');
+      await gone;
+    }
+  });
   try {
     await waitFor('the container to start', () => {
       for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
         try {
-          if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('/bin/busybox\u0000sleep\u0000600')) leader = Number(p);
+          if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === `/bin/busybox\u0000sleep\u0000${marker}\u0000`) leader = Number(p);
         } catch {
           // gone
         }
@@ -177,7 +190,7 @@ test.serial('a systemd-nspawn container (a real container manager) is served as 
       return leader !== undefined;
     });
   } catch {
-    t.log(`systemd-nspawn could not start a container here; skipped: ${why.trim()}`);
+    t.log(`systemd-nspawn could not start a container here; skipped: ${fs.readFileSync(errFile, 'utf8').trim()}`);
     t.pass();
     return;
   }
@@ -186,4 +199,10 @@ test.serial('a systemd-nspawn container (a real container manager) is served as 
   t.teardown(() => daemon.stop('test'));
   t.deepEqual(Object.keys(await keysInside(leader!)), ['labpg3_sl1']);
   t.is(fs.readFileSync(`/proc/${leader}/root/etc/slicename`, 'utf8').trim(), 'labpg3_sl1');
+});
+
+// Every test stops its daemon and its guests: nothing of them may keep the worker alive (a hang at
+// exit is named here, and the processes left are killed).
+test.after.always('no process or listener is left behind', async (t) => {
+  t.deepEqual(await leftovers(), []);
 });
