@@ -207,9 +207,16 @@ class Walker implements GuestFs {
       if (st.isDirectory()) return undefined;
       if (!st.isFile()) throw new GuestPathError(guestPath, 'EINVAL', 'not a regular file (a FIFO, socket or device is never read)');
       if (st.size > maxBytes) throw new GuestPathError(guestPath, 'EFBIG', `${st.size} bytes, more than the ${maxBytes} read from a guest`);
-      const buf = Buffer.alloc(maxBytes + 1);
+      // Sized by the file (one byte more shows growth; a buffer of the bound for every small
+      // file made the glibc heap of a host with 50 guests grow by 30 MB at each refresh).
+      let buf = Buffer.allocUnsafe(st.size + 1);
       let n = 0;
       for (;;) {
+        if (n === buf.length) {
+          const bigger = Buffer.allocUnsafe(Math.min(maxBytes + 1, buf.length * 2));
+          buf.copy(bigger, 0, 0, n);
+          buf = bigger;
+        }
         const got = fs.readSync(fd, buf, n, buf.length - n, null);
         if (got === 0) break;
         n += got;

@@ -1,4 +1,5 @@
 // sliceid run --host: the host daemon until SIGTERM/SIGINT.
+import net from 'node:net';
 import { nodePaths } from '../paths.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { loadHostConfig } from './config.js';
@@ -19,8 +20,14 @@ export async function runHost(values: { root?: string | undefined; config?: stri
   // guests a handle has been seen to stay open after it (bench/README.md): it is named in the log
   // and does not keep a stopped daemon from exiting. The timer itself holds nothing.
   setTimeout(() => {
-    logger.warn({ handles: process.getActiveResourcesInfo() }, 'host daemon stopped but handles stay open: exiting');
+    logger.warn({ handles: process.getActiveResourcesInfo(), sockets: openSockets() }, 'host daemon stopped but handles stay open: exiting');
     process.exit(0);
   }, 2000).unref();
   return 0;
+}
+
+/** The sockets still open: addresses and state (never their data). */
+function openSockets(): string[] {
+  const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+  return handles.flatMap((h) => (h instanceof net.Socket ? [`${h.localAddress ?? '?'}:${h.localPort ?? '?'} <- ${h.remoteAddress ?? '?'}:${h.remotePort ?? '?'} ${h.readyState} destroyed=${h.destroyed} pending=${h.pending}`] : []));
 }
