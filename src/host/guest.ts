@@ -9,8 +9,7 @@ import type net from 'node:net';
 import { nodePaths, type NodePaths } from '../paths.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { openKeyCache } from '../store/cache.js';
-import type { KeyCache } from '../store/types.js';
+import { ReleasableKeyCache } from '../store/releasable.js';
 import { NodeView } from '../daemon/data.js';
 import { refreshOnce } from '../daemon/refresh.js';
 import { ShrinkGuard } from '../daemon/shrink.js';
@@ -120,7 +119,8 @@ function openGuestRootChecked(root: string): GuestFs {
 
 export class Guest {
   readonly paths: NodePaths;
-  readonly cache: KeyCache;
+  /** Its SQLite connection is open only while used (src/store/releasable.ts). */
+  readonly cache: ReleasableKeyCache;
   readonly view: NodeView;
   private api: ApiServer | undefined;
   private unix: net.Server | undefined;
@@ -141,7 +141,7 @@ export class Guest {
     fs.mkdirSync(path.dirname(this.paths.root), { recursive: true, mode: 0o700 });
     fs.chmodSync(path.dirname(this.paths.root), 0o700);
     fs.mkdirSync(this.paths.stateDir, { recursive: true, mode: 0o700 });
-    this.cache = openKeyCache(this.paths.database, { logger: this.logger });
+    this.cache = new ReleasableKeyCache(this.paths.database, { logger: this.logger });
     this.view = new NodeView(this.cache, opts.config.api.getsshkeysKeyTypes);
   }
 
@@ -272,6 +272,16 @@ export class Guest {
 
   /** One refresh of this guest: stage, run the node pipeline, push. Never throws. */
   async refresh(trigger: string): Promise<void> {
+    // One connection for the whole refresh and what follows it (answers warmed, hooks offered).
+    this.cache.hold();
+    try {
+      await this.refreshHeld(trigger);
+    } finally {
+      this.cache.release();
+    }
+  }
+
+  private async refreshHeld(trigger: string): Promise<void> {
     const problems: string[] = [];
     const { root } = this.where();
     let gfs: GuestFs | undefined;

@@ -82,6 +82,12 @@ export function listenInNetns(
       const a = addrs[msg.i];
       if (!a) return;
       const label = a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+      // After the time limit nobody takes what still arrives: closed, never left listening.
+      if (settled) {
+        if (handle instanceof net.Server) handle.close();
+        else if (handle instanceof net.Socket) handle.destroy();
+        return;
+      }
       if (msg.type === 'server' && handle instanceof net.Server) {
         // Listening in this process from now on: hold what it accepts until it is adopted.
         const early: net.Socket[] = [];
@@ -104,10 +110,12 @@ export function listenInNetns(
       problems.push(`nsenter could not be started: ${err.message}`);
       finish();
     });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the child may exit before this side has read all it sent (a server
+    // handed after 'exit' was never adopted nor closed: a stopped host daemon kept listening).
+    // 'close' comes once the IPC channel and stderr are closed too, every message handled.
+    child.on('close', (code) => {
       if (code !== 0 && servers.length === 0 && problems.length === 0) problems.push(`entering the guest's network namespace failed: ${stderr.trim().split('\n')[0] ?? `exit ${code}`}`);
-      // Messages already received are handled before 'exit' (the channel is drained first).
-      setImmediate(finish);
+      finish();
     });
   });
 }

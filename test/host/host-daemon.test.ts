@@ -60,6 +60,8 @@ test.serial('two guests and a hostile one: each gets its own slice, the hostile 
   t.false(JSON.stringify(bKeys).includes('gina@utah'));
   const raw = await pyInGuest(b.pid, RAW_HTTP10);
   t.regex(raw.stdout, /^HTTP\/1\.[01] 200[\s\S]*wlab_radio/);
+  // Served from memory: no guest keeps its SQLite connection open between refreshes.
+  t.deepEqual([...daemon.guests.values()].filter((g) => g.cache.isOpen).map((g) => g.spec.name), []);
   // Nothing of the host was read or written through the hostile guest's links.
   t.is(fs.readFileSync(path.join(sentinel, 'slicename'), 'utf8'), 'host-own');
   t.deepEqual(fs.readdirSync(sentinel).sort(), ['secret', 'slicename']);
