@@ -26,8 +26,12 @@ export async function runHost(values: { root?: string | undefined; config?: stri
   return 0;
 }
 
-/** The sockets still open: addresses and state (never their data). */
-function openSockets(): string[] {
+/** The sockets and servers still open in this process: addresses and state (never their data). */
+export function openSockets(): string[] {
   const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
-  return handles.flatMap((h) => (h instanceof net.Socket ? [`${h.localAddress ?? '?'}:${h.localPort ?? '?'} <- ${h.remoteAddress ?? '?'}:${h.remotePort ?? '?'} ${h.readyState} destroyed=${h.destroyed} pending=${h.pending}`] : []));
+  return handles.flatMap((h): string[] => {
+    if (h instanceof net.Server) return [`server ${JSON.stringify(h.address())}`];
+    if (h instanceof net.Socket && (h.remoteAddress || h.localAddress)) return [`socket ${h.localAddress}:${h.localPort} -> ${h.remoteAddress}:${h.remotePort} ${h.readyState}`];
+    return [];
+  });
 }

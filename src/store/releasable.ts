@@ -23,6 +23,7 @@ export class ReleasableKeyCache implements KeyCache {
     private readonly file: string,
     private readonly opts: OpenCacheOptions = {},
   ) {
+    this.hold();
     this.db();
     this.release();
   }

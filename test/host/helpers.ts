@@ -1,7 +1,7 @@
 // Guests for tests: a chroot holding busybox and a fixture tree only, in its own network, UTS and
 // mount namespaces (unshare), loopback up, a tmpfs /tmp of its own.
 import fs from 'node:fs';
-import net from 'node:net';
+import { openSockets } from '../../src/host/run.js';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -120,11 +120,7 @@ export async function leftovers(ms = 5000): Promise<string[]> {
   const look = (): { procs: string[]; handles: string[] } => ({
     // tsx's esbuild service is the worker's own.
     procs: childProcesses().filter((p) => !/\/esbuild --service/.test(p)),
-    handles: (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().flatMap((h): string[] => {
-      if (h instanceof net.Server) return [`server ${JSON.stringify(h.address())}`];
-      if (h instanceof net.Socket && (h.remoteAddress || h.localAddress)) return [`socket ${h.localAddress}:${h.localPort} -> ${h.remoteAddress}:${h.remotePort}`];
-      return [];
-    }),
+    handles: openSockets(),
   });
   let seen = look();
   const end = Date.now() + ms;
