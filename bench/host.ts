@@ -121,6 +121,8 @@ export interface HostFigures {
     measured_s: number | null;
     schedstat_cpu_s: number | null;
     threads: number | null;
+    /** CPU (schedstat) in the settle before the window: the clean-up after the last guest event. */
+    settle_cpu_ms: number | null;
     /** [second of the window, CPU ms in it (schedstat)] for every second with 0.5 ms or more. */
     cpu_ms_by_second: Array<[number, number]> | null;
     strace_s: number | null;
@@ -348,12 +350,17 @@ function readState(d: HostDaemon): GuestsState | undefined {
   }
 }
 
+/** Diagnosis only: node flags for the daemons measured (SLICEID_BENCH_NODE_FLAGS, e.g. --perf-basic-prof). */
+function benchNodeFlags(): string[] {
+  return (process.env['SLICEID_BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+}
+
 async function startHostDaemon(o: HostBenchOptions, nsDir: string): Promise<HostDaemon & { startMs: number }> {
   const root = tempDir('sliceid-bench-host-');
   fs.mkdirSync(path.join(root, 'etc', 'sliceid'), { recursive: true });
   fs.writeFileSync(path.join(root, 'etc', 'sliceid', 'sliceid.toml'), `[host]\nnetns_dir = "${nsDir}"\n`);
   const t0 = performance.now();
-  const child = startChild('sliceid run --host', o.runtime, [o.cli, 'run', '--host', '--root', root, '--log-format', 'json'], { env: o.env });
+  const child = startChild('sliceid run --host', o.runtime, [...benchNodeFlags(), o.cli, 'run', '--host', '--root', root, '--log-format', 'json'], { env: o.env });
   try {
     const { at } = await waitForLine(child, (l) => l.msg === 'host daemon serving', 300_000);
     return { child, root, stateFile: path.join(root, 'var', 'run', 'sliceid.guests'), startMs: at - t0 };
@@ -400,6 +407,8 @@ function fdCount(pid: number): number | null {
 async function loadInNetns(ns: string, connections: number, durationS: number, serverPid: number, work: string): Promise<RawLoad> {
   const out = path.join(work, `lat-${process.hrtime.bigint()}.f64`);
   const cpu0 = serverCpuS(serverPid);
+  const perfDir = process.env['SLICEID_BENCH_LOAD_PERF'];
+  const perf = perfDir && connections === 50 ? startChild('perf', 'perf', ['record', '-F', '1999', '-g', '-p', String(serverPid), '-o', path.join(perfDir, `${serverPid}-${Date.now()}.perf`)]) : undefined;
   const c = startChild(`load c${connections}`, 'nsenter', [`--net=${ns}`, '--', process.execPath, NETNS_LOAD, '--port', String(PORT), '--connections', String(connections), '--duration', String(durationS), '--out', out]);
   try {
     const { line } = await waitForLine(c, (l) => l.msg === 'done', (durationS + 90) * 1000);
@@ -417,6 +426,7 @@ async function loadInNetns(ns: string, connections: number, durationS: number, s
     };
   } finally {
     await stopChild(c, 2000);
+    if (perf) await stopChild(perf, 5000);
   }
 }
 
@@ -473,7 +483,7 @@ function emptyFigures(): HostFigures {
     node_daemon_rss_detail: null,
     appear_max_s: null,
     throughput: { guests: null, host: { c1: null, c50: null }, node: { c1: null, c50: null }, ratio_c1: null, ratio_c50: null, cpu_ratio_c50: null, same_data: null, response_bytes: null, host_rss_mb_after_load: null },
-    idle: { guests: null, cpu_s_per_60s: null, ctx_switches_per_60s: null, measured_s: null, schedstat_cpu_s: null, threads: null, cpu_ms_by_second: null, strace_s: null, timer_wakeups: null, syscalls: null, epoll_timeouts_ms: null, strace_note: null },
+    idle: { guests: null, settle_cpu_ms: null, cpu_s_per_60s: null, ctx_switches_per_60s: null, measured_s: null, schedstat_cpu_s: null, threads: null, cpu_ms_by_second: null, strace_s: null, timer_wakeups: null, syscalls: null, epoll_timeouts_ms: null, strace_note: null },
     leftovers: null,
   };
 }
@@ -497,7 +507,7 @@ async function startNodeDaemon(o: HostBenchOptions, refDir: string, treeBase: st
   const ns = path.join(refDir, 'in-guest');
   makeNetns(ns);
   execFileSync('nsenter', [`--net=${ns}`, '--', 'ip', 'link', 'set', 'lo', 'up']);
-  const child = startChild('sliceid run (in-guest)', 'nsenter', [`--net=${ns}`, '--', o.runtime, o.cli, 'run', '--root', dir, '--port', String(PORT), '--socket', path.join(dir, 'tmp', 'nodemanager.api')], { env: o.env });
+  const child = startChild('sliceid run (in-guest)', 'nsenter', [`--net=${ns}`, '--', o.runtime, ...benchNodeFlags(), o.cli, 'run', '--root', dir, '--port', String(PORT), '--socket', path.join(dir, 'tmp', 'nodemanager.api')], { env: o.env });
   try {
     await waitForLine(child, (l) => l.msg === 'ready', 120_000);
   } catch (err) {
@@ -661,7 +671,18 @@ export async function benchHost(o: HostBenchOptions): Promise<HostFigures> {
 async function idle(o: HostBenchOptions, f: HostFigures, d: HostDaemon, n: number, work: string): Promise<void> {
   const pid = d.child.pid;
   o.note(`host: idle with ${n} guests: settle ${o.idleSettleS} s, then ${o.idleS} s`);
+  // The settle is measured too: what the daemon spends after the last guest event (its own
+  // compacting collection when the queue drains, and V8's memory reducer, which runs one more
+  // collection ~8 s after the last full one) is reported apart from the idle window.
+  const s0 = procSample(pid);
   await sleep(o.idleSettleS * 1000);
+  f.idle.settle_cpu_ms = round((procSample(pid).schedCpuS - s0.schedCpuS) * 1000, 1);
+  // Diagnosis only (SLICEID_BENCH_IDLE_TRACE=perf|strace): record the whole window to /tmp.
+  const traceKind = process.env['SLICEID_BENCH_IDLE_TRACE'];
+  const tracer = traceKind === 'perf'
+    ? startChild('perf', 'perf', ['record', '-F', '997', '-g', '-p', String(pid), '-o', '/tmp/sliceid-idle.perf'])
+    : traceKind === 'strace' ? startChild('strace', 'strace', ['-f', '-tt', '-T', '-o', '/tmp/sliceid-idle.strace', '-p', String(pid)]) : undefined;
+  if (tracer) await sleep(1000);
   const a = procSample(pid);
   const t0 = performance.now();
   // Sampled each second (reading /proc costs the daemon nothing): when the CPU time was spent.
@@ -675,6 +696,7 @@ async function idle(o: HostBenchOptions, f: HostFigures, d: HostDaemon, n: numbe
     prev = now;
   }
   const b = prev;
+  if (tracer) await stopChild(tracer, 5000);
   const s = (performance.now() - t0) / 1000;
   const i = f.idle;
   i.guests = n;
@@ -684,7 +706,7 @@ async function idle(o: HostBenchOptions, f: HostFigures, d: HostDaemon, n: numbe
   i.schedstat_cpu_s = round(b.schedCpuS - a.schedCpuS, 4);
   i.threads = b.threads;
   i.cpu_ms_by_second = spent;
-  o.note(`  idle: ${i.cpu_s_per_60s} s CPU per 60 s, ${i.ctx_switches_per_60s} context switches (schedstat ${i.schedstat_cpu_s} s)`);
+  o.note(`  idle: ${i.cpu_s_per_60s} s CPU per 60 s, ${i.ctx_switches_per_60s} context switches (schedstat ${i.schedstat_cpu_s} s); settle ${i.settle_cpu_ms} ms CPU`);
   if (!hasStrace()) {
     i.strace_note = 'strace not installed: timers not checked';
     return;
@@ -800,7 +822,7 @@ export function reportHost(f: HostFigures | null): string[] {
   }
   L.push(`    host / in-guest: c1 ${fmt(t.ratio_c1, 3)}x, c50 ${fmt(t.ratio_c50, 3)}x; server CPU per call in-guest / host at c50 ${fmt(t.cpu_ratio_c50, 3)}; host daemon RSS after the load ${fmt(t.host_rss_mb_after_load, 1)} MB`);
   const i = f.idle;
-  L.push(`  Idle with ${i.guests ?? 'n/a'} guests over ${fmt(i.measured_s, 1)} s, scaled to 60 s: CPU ${fmt(i.cpu_s_per_60s, 3)} s, ${fmt(i.ctx_switches_per_60s, 0)} context switches (${String(i.threads ?? 'n/a')} threads; schedstat ${fmt(i.schedstat_cpu_s, 4)} s; CPU ms by second of the window: ${(i.cpu_ms_by_second ?? []).map(([k, ms]) => `${k}: ${ms}`).join(', ') || 'none'})`);
+  L.push(`  Idle with ${i.guests ?? 'n/a'} guests over ${fmt(i.measured_s, 1)} s (after a settle of ${fmt(i.settle_cpu_ms, 1)} ms CPU), scaled to 60 s: CPU ${fmt(i.cpu_s_per_60s, 3)} s, ${fmt(i.ctx_switches_per_60s, 0)} context switches (${String(i.threads ?? 'n/a')} threads; schedstat ${fmt(i.schedstat_cpu_s, 4)} s; CPU ms by second of the window: ${(i.cpu_ms_by_second ?? []).map(([k, ms]) => `${k}: ${ms}`).join(', ') || 'none'})`);
   L.push(`    ${i.strace_note ?? 'strace: n/a'}: ${String(i.syscalls ?? 'n/a')} syscalls completed, ${String(i.timer_wakeups ?? 'n/a')} timer wakeups, finite epoll timeouts ${JSON.stringify(i.epoll_timeouts_ms ?? [])}`);
   L.push(`  namespaces/mounts left after the clean-up: ${String(f.leftovers ?? 'n/a')}`, '');
   return L;

@@ -67,7 +67,8 @@ const CFG = {
   loadRounds: QUICK ? 3 : 2,
   warmupS: 1,
   idleS: QUICK ? 20 : 60,
-  idleSettleS: QUICK ? 2 : 5,
+  // Past V8's memory reducer: one collection ~8 s after the last full one, once after activity.
+  idleSettleS: 10,
   coldRuns: Math.max(10, Number(argv.runs ?? 10) || 10),
   scaleUsers: 10_000,
   scaleKeysPer: 3,

@@ -37,9 +37,14 @@ export function guestTree(fixture: string, base = fs.mkdtempSync(path.join(os.tm
   return dir;
 }
 
-/** Start the guest's process: own net/UTS/mount namespaces, lo up, tmpfs /tmp, chroot, sleep. */
-export async function startGuest(dir: string, opts: { netns?: string; hostname?: string } = {}): Promise<TestGuest> {
-  const script = `ip link set lo up && hostname ${opts.hostname ?? 'guest'} && mount -t tmpfs -o mode=1777 tmpfs '${dir}/tmp' && exec chroot '${dir}' /bin/busybox sleep 1000000`;
+/**
+ * Start the guest's process: own net/UTS/mount namespaces, lo up, tmpfs /tmp, chroot, sleep.
+ * rootAfterS: the process stays that long in the host's root first (as a container's first process
+ * does before it enters its own).
+ */
+export async function startGuest(dir: string, opts: { netns?: string; hostname?: string; rootAfterS?: number } = {}): Promise<TestGuest> {
+  const wait = opts.rootAfterS ? `sleep ${opts.rootAfterS} && ` : '';
+  const script = `ip link set lo up && hostname ${opts.hostname ?? 'guest'} && mount -t tmpfs -o mode=1777 tmpfs '${dir}/tmp' && ${wait}exec chroot '${dir}' /bin/busybox sleep 1000000`;
   const args = opts.netns ? ['netns', 'exec', opts.netns, 'unshare', '-u', '-m', 'sh', '-c', script] : ['-n', '-u', '-m', 'sh', '-c', script];
   const proc = spawn(opts.netns ? 'ip' : 'unshare', args, { stdio: 'ignore' });
   const pid = proc.pid!;

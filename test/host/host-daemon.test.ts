@@ -119,6 +119,46 @@ test.serial('a guest appearing through ip netns add with a process in it is serv
   t.true(fs.existsSync(path.join(paths.under(`/var/lib/sliceid/guests/${name}/root`), 'var/lib/sliceid/cache.db')));
 });
 
+test.serial('a guest whose process enters its root after joining the namespace: nothing read in the host\'s root, served once in its own with no other event', async (t) => {
+  const name = `sliceid-r${process.pid}`;
+  const root = hostRoot(`[host]\nnetns_dir = "/var/run/netns"\n`);
+  const paths = nodePaths(root);
+  const daemon = await startHostDaemon({ paths, configFile: undefined, logger: silentLogger });
+  const started = (async () => {
+    execFileSync('ip', ['netns', 'add', name]);
+    return startGuest(guestTree('pg-vnode'), { netns: name, rootAfterS: 1 });
+  })();
+  t.teardown(async () => {
+    await daemon.stop('test');
+    await (await started.catch(() => undefined))?.kill();
+    try {
+      execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+    } catch {
+      // gone already
+    }
+  });
+  // The process is in the namespace, still in the host's root: the guest is known, no process taken.
+  await waitFor('the namespace to be followed', () => daemon.guests.get(name)?.status().present === true, 5000);
+  const ns = fs.statSync(`/var/run/netns/${name}`);
+  const inNs = (pid: string): boolean => {
+    try {
+      return fs.statSync(`/proc/${pid}/ns/net`).ino === ns.ino;
+    } catch {
+      return false;
+    }
+  };
+  await waitFor('a process in the namespace', () => fs.readdirSync('/proc').some((p) => /^\d+$/.test(p) && inNs(p)), 5000);
+  await daemon.sync('test: the namespace has a process');
+  const early = daemon.guests.get(name)!.status();
+  t.is(early.pid, undefined, 'a process in the host\'s root is no guest\'s');
+  t.is(early.slice, undefined);
+  const g = await started;
+  await waitFor('the guest to be served in its own root', () => daemon.guests.get(name)?.status().slice === 'labpg3_sl1', 10_000);
+  t.is(daemon.guests.get(name)!.status().pid, g.pid);
+  t.deepEqual(Object.keys(await keysInside(g.pid)), ['labpg3_sl1']);
+  t.is(fs.readFileSync(path.join(g.dir, 'etc/slicename'), 'utf8').trim(), 'labpg3_sl1');
+});
+
 test.serial('[host] all_slices = true: every guest endpoint gives NodeManager\'s answer, every guest\'s slice', async (t) => {
   const a = await startGuest(guestTree('pg-vnode'));
   const b = await startGuest(guestTree('emulab-pnode'));
