@@ -3,7 +3,8 @@
 // is bounded (body, headers, time, parse budget); errors become faults or 4xx, never a crash.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
+import { createServer } from '../http.js';
 import net from 'node:net';
 import path from 'node:path';
 import Koa from 'koa';
@@ -404,7 +405,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
   const evictionLogged = new Set<string>();
 
   const makeServer = (tcp: boolean): http.Server => {
-    const server = http.createServer(
+    const server = createServer(
       {
         maxHeaderSize: limits.headerBytes,
         // node:http enforces these two with a timer that wakes the process every interval even

@@ -2,7 +2,7 @@
 // their reason), the last refresh, the state of the three files, and whether the API answers.
 import fs from 'node:fs';
 import { operatorText } from '../operator-text.js';
-import http from 'node:http';
+import { request as httpRequest } from '../http.js';
 import { command, runningDaemon } from './common.js';
 import { nodePaths, type NodePaths } from '../paths.js';
 import { formatWhere } from '../errors.js';
@@ -113,7 +113,7 @@ function probeApi(addresses: Array<{ host?: string; port?: number; socket?: stri
   const notOurs = target.socket && pidFile ? socketNotOurs(target.socket, pidFile) : undefined;
   if (notOurs) return Promise.resolve({ address, answers: false, detail: notOurs });
   return new Promise((resolve) => {
-    const req = http.request(
+    const req = httpRequest(
       { ...(target.socket ? { socketPath: target.socket } : { host: target.host, port: target.port }), method: 'POST', path: '/', headers: { 'content-type': 'text/xml' } },
       (res) => {
         let body = '';

@@ -4,7 +4,7 @@
 // not exist yet), no polling; the API is asked once each time the pidfile appears or changes (the
 // daemon writes it after its API listens).
 import fs from 'node:fs';
-import http from 'node:http';
+import { request as httpRequest } from '../http.js';
 import path from 'node:path';
 import { livePid } from '../fs/pidfile.js';
 import { command, setup, UsageError } from './common.js';
@@ -19,7 +19,7 @@ type Target = { socket: string } | { host: string; port: number };
 function probe(target: Target): Promise<string | undefined> {
   return new Promise((resolve) => {
     const where = 'socket' in target ? { socketPath: target.socket } : { host: target.host, port: target.port };
-    const req = http.request({ ...where, method: 'POST', path: '/', headers: { 'content-type': 'text/xml' } }, (res) => {
+    const req = httpRequest({ ...where, method: 'POST', path: '/', headers: { 'content-type': 'text/xml' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));

@@ -80,3 +80,18 @@ export function copyTree(source: string): string {
   fs.cpSync(source, root, { recursive: true, filter: (src) => path.basename(src) !== 'expected.json' });
   return root;
 }
+
+/**
+ * The builtin modules a node process loaded, written when it exits: `env` (NODE_OPTIONS) for the
+ * process, `loaded()` once it has exited.
+ */
+export function moduleLoadRecorder(): { env: { NODE_OPTIONS: string }; loaded: () => string[] } {
+  const dir = tempDir();
+  const dump = path.join(dir, 'loaded.json');
+  const preload = path.join(dir, 'dump.cjs');
+  fs.writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(dump)}, JSON.stringify(process.moduleLoadList)));\n`);
+  return { env: { NODE_OPTIONS: `--require ${preload}` }, loaded: () => JSON.parse(fs.readFileSync(dump, 'utf8')) as string[] };
+}
+
+/** What no daemon start loads: zlib and worker_threads (their users load them when needed), and undici (node:http's ES module facade loads it: src/http.ts). */
+export const NOT_LOADED_AT_START = ['NativeModule zlib', 'NativeModule worker_threads', 'NativeModule internal/deps/undici/undici'];

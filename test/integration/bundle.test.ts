@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
-import { copyTree, ownFixtures, projectDir, tempDir } from '../helpers/fixtures.js';
+import { copyTree, moduleLoadRecorder, NOT_LOADED_AT_START, ownFixtures, projectDir, tempDir } from '../helpers/fixtures.js';
 import { getSshKeys, runCli, startDaemon } from '../helpers/daemon.js';
 
 const tree = path.join(ownFixtures, 'emulab-pnode');
@@ -31,16 +31,14 @@ test('one entry and one file per command; mime-db reduced to the types the serve
   t.regex(all, /"text\/xml":\{source:"iana"/);
 });
 
-test.serial('the daemon from the bundle starts without zlib or worker_threads (their users load them when needed)', async (t) => {
+test.serial('the daemon from the bundle starts without zlib, worker_threads or undici (their users load them when needed)', async (t) => {
   const root = copyTree(tree);
-  const dump = path.join(tempDir(), 'loaded.json');
-  const preload = path.join(tempDir(), 'dump.cjs');
-  fs.writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(dump)}, JSON.stringify(process.moduleLoadList)));\n`);
-  const d = await startDaemon(root, ['--no-socket'], 60000, cli, { ...process.env, NODE_OPTIONS: `--require ${preload}` });
+  const rec = moduleLoadRecorder();
+  const d = await startDaemon(root, ['--no-socket'], 60000, cli, { ...process.env, ...rec.env });
   t.is(await d.stop(), 0);
-  const loaded = JSON.parse(fs.readFileSync(dump, 'utf8')) as string[];
+  const loaded = rec.loaded();
   t.true(loaded.includes('NativeModule http'), 'the list is the one of the daemon');
-  for (const m of ['zlib', 'worker_threads']) t.false(loaded.includes(`NativeModule ${m}`), m);
+  for (const m of NOT_LOADED_AT_START) t.false(loaded.includes(m), m);
 });
 
 test("koa's type lookups answer the same with the bundle's mime-db subset as with the whole of it", async (t) => {
