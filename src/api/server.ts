@@ -463,6 +463,12 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
   };
 
   const adopted: net.Server[] = [];
+  // A connection accepted elsewhere (a handed-over listener, a stray): what the HTTP server's own
+  // listener does on accepting, Nagle off (noDelay, as the servers above have it), then served.
+  const enter = (server: http.Server, socket: net.Socket, tcp: boolean): void => {
+    if (tcp) socket.setNoDelay(true);
+    server.emit('connection', socket);
+  };
   const httpFor = new Map<boolean, http.Server>();
   const closeAll = async (): Promise<void> => {
     for (const s of adopted) s.close();
@@ -527,7 +533,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
       if (!server) httpFor.set(tcp, (server = makeServer(tcp)));
       const target = server;
       handed.maxConnections = limits.maxConnections;
-      handed.on('connection', (socket: net.Socket) => target.emit('connection', socket));
+      handed.on('connection', (socket: net.Socket) => enter(target, socket, tcp));
       handed.on('error', (err) => logger.error({ err: err.message }, 'API: listener error'));
       adopted.push(handed);
       addresses.push(address);
@@ -547,7 +553,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
       let server = httpFor.get(tcp);
       if (!server) httpFor.set(tcp, (server = makeServer(tcp)));
       if (closed) socket.destroy();
-      else server.emit('connection', socket);
+      else enter(server, socket, tcp);
     },
   };
 }
