@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
-import { createServer } from '../http.js';
+import { createServer } from '../builtins.js';
 import net from 'node:net';
 import path from 'node:path';
 import Koa from 'koa';

@@ -1,6 +1,7 @@
 // Options every command shares (--root, --config, --json) and how they become paths and config.
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { parseArgs } from '../builtins.js';
 import { nodePaths, type NodePaths } from '../paths.js';
 import { loadConfig, type Config } from '../config.js';
 import { LOCK_NAME, lockHolder } from '../fs/lock.js';

@@ -2,7 +2,7 @@
 // their reason), the last refresh, the state of the three files, and whether the API answers.
 import fs from 'node:fs';
 import { operatorText } from '../operator-text.js';
-import { request as httpRequest } from '../http.js';
+import { request as httpRequest } from '../builtins.js';
 import { command, runningDaemon } from './common.js';
 import { nodePaths, type NodePaths } from '../paths.js';
 import { formatWhere } from '../errors.js';

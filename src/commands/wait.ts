@@ -4,7 +4,7 @@
 // not exist yet), no polling; the API is asked once each time the pidfile appears or changes (the
 // daemon writes it after its API listens).
 import fs from 'node:fs';
-import { request as httpRequest } from '../http.js';
+import { request as httpRequest } from '../builtins.js';
 import path from 'node:path';
 import { livePid } from '../fs/pidfile.js';
 import { command, setup, UsageError } from './common.js';

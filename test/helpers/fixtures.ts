@@ -93,5 +93,5 @@ export function moduleLoadRecorder(): { env: { NODE_OPTIONS: string }; loaded: (
   return { env: { NODE_OPTIONS: `--require ${preload}` }, loaded: () => JSON.parse(fs.readFileSync(dump, 'utf8')) as string[] };
 }
 
-/** What no daemon start loads: zlib and worker_threads (their users load them when needed), and undici (node:http's ES module facade loads it: src/http.ts). */
+/** What no daemon start loads: zlib and worker_threads (their users load them when needed), and undici (on Node 22, ES module imports of node:http and node:util load them: src/builtins.ts). */
 export const NOT_LOADED_AT_START = ['NativeModule zlib', 'NativeModule worker_threads', 'NativeModule internal/deps/undici/undici'];

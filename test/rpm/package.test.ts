@@ -263,8 +263,8 @@ test.serial('installed /usr/bin/sliceid: `run` answers Python xmlrpc.client GetS
   t.true(Date.now() - t0 < 2000, `stopped in ${Date.now() - t0} ms`);
   t.true(fs.lstatSync(socket!).isSocket(), 'the socket file stays (the path is never free for someone else)');
   t.false(fs.existsSync(path.join(root, 'var/run/sliceid.pid')), 'pidfile removed');
-  // Node 22's node:http (the runtime the package carries) has exports that load undici when an ES
-  // module imports it (src/http.ts); the machine's node 20 has none, so only this test shows it.
+  // Node 22 (the runtime the package carries) has builtin exports that load more when an ES module
+  // imports the builtin (src/builtins.ts); the machine's node 20 has none, so only this test shows it.
   const loaded = rec.loaded();
   t.true(loaded.includes('NativeModule http'), 'the list is the one of the daemon');
   for (const m of NOT_LOADED_AT_START) t.false(loaded.includes(m), m);
