@@ -107,6 +107,9 @@ export function startChild(name: string, cmd: string, args: string[], opts: { cw
     child.stderr += `spawn error: ${err.message}\n`;
     done(-1);
   });
+  // Diagnosis only: SLICEID_BENCH_CHILD_LOGS=DIR keeps every child's stdout in DIR/<pid>.log.
+  const logDir = process.env['SLICEID_BENCH_CHILD_LOGS'];
+  if (logDir) proc.stdout!.pipe(fs.createWriteStream(path.join(logDir, `${proc.pid}.log`)));
   const rl = readline.createInterface({ input: proc.stdout!, crlfDelay: Infinity });
   rl.on('line', (line) => {
     let parsed: LogLine;
