@@ -93,10 +93,29 @@ export function fairSlots(opts: FairSlotsOptions): FairSlots {
   const nearFull = Math.max(1, opts.max - Math.floor(opts.max / 4));
   let lastRead = -Infinity;
   let serial = 0;
+  // Kept as connections come and go (a flood of connections admits each in constant time but for
+  // the one scan that picks a victim): connections per holder, and those whose owner is unknown.
+  const held = new Map<string, number>();
+  let unknown = 0;
 
+  const holderOf = (e: Entry): string => e.holder ?? (opts.tcp ? `unknown ${e.id}` : 'unix');
+  const count = (h: string, by: number): void => {
+    const n = (held.get(h) ?? 0) + by;
+    if (n > 0) held.set(h, n);
+    else held.delete(h);
+  };
+  const add = (e: Entry): void => {
+    table.set(e.socket, e);
+    count(holderOf(e), 1);
+    if (e.holder === undefined) unknown++;
+  };
+  const remove = (e: Entry): void => {
+    table.delete(e.socket);
+    count(holderOf(e), -1);
+    if (e.holder === undefined) unknown--;
+  };
   const resolveOwners = (): void => {
-    if (!opts.tcp) return;
-    if (![...table.values()].some((e) => e.holder === undefined)) return;
+    if (!opts.tcp || unknown === 0) return;
     const t = now();
     if (t - lastRead < OWNER_READ_MS) return;
     lastRead = t;
@@ -104,29 +123,26 @@ export function fairSlots(opts: FairSlotsOptions): FairSlots {
     for (const e of table.values()) {
       if (e.holder !== undefined) continue;
       const uid = map.get(`${e.socket.remotePort}>${e.socket.localPort}`);
-      if (uid !== undefined) e.holder = `uid ${uid}`;
+      if (uid === undefined) continue;
+      count(holderOf(e), -1);
+      unknown--;
+      e.holder = `uid ${uid}`;
+      count(e.holder, 1);
     }
   };
-  const holderOf = (e: Entry): string => e.holder ?? (opts.tcp ? `unknown ${e.id}` : 'unix');
-  const counts = (): Map<string, number> => {
-    const out = new Map<string, number>();
-    for (const e of table.values()) out.set(holderOf(e), (out.get(holderOf(e)) ?? 0) + 1);
-    return out;
-  };
   const evict = (e: Entry): void => {
-    table.delete(e.socket);
+    remove(e);
     e.socket.destroy();
   };
   /** The oldest idle connection of the heaviest holder that has one (of `only` when given). */
   const victim = (only?: string): Entry | undefined => {
-    const n = counts();
     let best: Entry | undefined;
     let bestWeight = -1;
     for (const e of table.values()) {
       if (e.busy) continue;
       const h = holderOf(e);
       if (only !== undefined && h !== only) continue;
-      const w = n.get(h)!;
+      const w = held.get(h)!;
       if (w > bestWeight || (w === bestWeight && e.idleSince < best!.idleSince)) {
         best = e;
         bestWeight = w;
@@ -149,14 +165,14 @@ export function fairSlots(opts: FairSlotsOptions): FairSlots {
         opts.onEvict?.(holderOf(v), 'full');
         evict(v);
       }
-      table.set(socket, entry);
+      add(entry);
       socket.once('close', () => {
-        if (table.get(socket) === entry) table.delete(socket);
+        if (table.get(socket) === entry) remove(entry);
       });
       if (table.size >= nearFull && opts.tcp) {
         resolveOwners();
         const h = holderOf(entry);
-        if ((counts().get(h) ?? 0) > opts.perPeer) {
+        if ((held.get(h) ?? 0) > opts.perPeer) {
           const v = victim(h);
           if (v) {
             opts.onEvict?.(h, 'per-peer');
@@ -176,7 +192,7 @@ export function fairSlots(opts: FairSlotsOptions): FairSlots {
       e.busy = false;
       e.idleSince = now();
     },
-    holders: counts,
+    holders: () => new Map(held),
     get size() {
       return table.size;
     },
