@@ -677,11 +677,14 @@ async function idle(o: HostBenchOptions, f: HostFigures, d: HostDaemon, n: numbe
   const s0 = procSample(pid);
   await sleep(o.idleSettleS * 1000);
   f.idle.settle_cpu_ms = round((procSample(pid).schedCpuS - s0.schedCpuS) * 1000, 1);
-  // Diagnosis only (SLICEID_BENCH_IDLE_TRACE=perf|strace): record the whole window to /tmp.
+  // Diagnosis only (SLICEID_BENCH_IDLE_TRACE=perf|strace): record the whole window into the
+  // project's .tmp/ (never a fixed name in /tmp, where anyone may have put a symlink first).
   const traceKind = process.env['SLICEID_BENCH_IDLE_TRACE'];
+  const traceOut = path.join(projectDir, '.tmp', `host-idle.${traceKind}`);
+  if (traceKind === 'perf' || traceKind === 'strace') fs.mkdirSync(path.dirname(traceOut), { recursive: true });
   const tracer = traceKind === 'perf'
-    ? startChild('perf', 'perf', ['record', '-F', '997', '-g', '-p', String(pid), '-o', '/tmp/sliceid-idle.perf'])
-    : traceKind === 'strace' ? startChild('strace', 'strace', ['-f', '-tt', '-T', '-o', '/tmp/sliceid-idle.strace', '-p', String(pid)]) : undefined;
+    ? startChild('perf', 'perf', ['record', '-F', '997', '-g', '-p', String(pid), '-o', traceOut])
+    : traceKind === 'strace' ? startChild('strace', 'strace', ['-f', '-tt', '-T', '-o', traceOut, '-p', String(pid)]) : undefined;
   if (tracer) await sleep(1000);
   const a = procSample(pid);
   const t0 = performance.now();
