@@ -26,14 +26,16 @@ function replace(file: string, text: string): void {
   fs.renameSync(`${file}.new`, file);
 }
 
-/** Count the refreshes of each guest (the instance's method wrapped). */
-function countRefreshes(daemon: HostDaemon): Map<string, number> {
+/** Count the refreshes of each guest (the instance's method wrapped); `order`, if given, gets the
+ *  guest's name at the start of each. */
+function countRefreshes(daemon: HostDaemon, order?: string[]): Map<string, number> {
   const n = new Map<string, number>();
   for (const [name, g] of daemon.guests) {
     const orig = g.refresh.bind(g);
     n.set(name, 0);
     g.refresh = async (trigger: string) => {
       n.set(name, (n.get(name) ?? 0) + 1);
+      order?.push(name);
       return orig(trigger);
     };
   }
@@ -109,7 +111,8 @@ test.serial('a guest flooding its files starves no other guest and gets one refr
     await daemon.stop('test');
     await Promise.all([a.kill(), b.kill()]);
   });
-  const refreshes = countRefreshes(daemon);
+  const order: string[] = [];
+  const refreshes = countRefreshes(daemon, order);
   let flooding = true;
   let writes = 0;
   const boot = path.join(a.dir, 'var/emulab/boot');
@@ -123,14 +126,19 @@ test.serial('a guest flooding its files starves no other guest and gets one refr
   const started = Date.now();
   await waitFor('the flood under way', () => refreshes.get('flood')! >= 1);
   fs.writeFileSync(path.join(b.dir, 'etc/hostname'), 'during-the-flood.example.org\n');
+  const changedAt = order.length;
   const t0 = Date.now();
   await waitFor('the quiet guest refreshed during the flood', () => refreshes.get('pnode')! >= 1);
   const latency = Date.now() - t0;
+  const floodFirst = order.indexOf('pnode', changedAt) - changedAt;
   flooding = false;
   await flood;
   const seconds = (Date.now() - started) / 1000;
-  t.log(`${writes} writes in ${seconds.toFixed(1)} s: ${refreshes.get('flood')} refreshes of the flooding guest; the other guest refreshed ${latency} ms after its change`);
-  t.true(latency < 3000, `${latency} ms`);
+  t.log(`${writes} writes in ${seconds.toFixed(1)} s: ${refreshes.get('flood')} refreshes of the flooding guest; the other guest refreshed ${latency} ms after its change, after ${floodFirst} more of the flooding guest`);
+  // Fairness by order, not by the clock (the flood runs in this process and slows everything): the
+  // flooding guest has at most one refresh queued, so at most that one and one more started while
+  // the quiet guest's 100 ms debounce ran can come between its change and its refresh.
+  t.true(floodFirst >= 0 && floodFirst <= 2, order.join(' '));
   // At most one refresh per second (maxWait) and one more.
   t.true(refreshes.get('flood')! <= Math.ceil(seconds) + 2, `${refreshes.get('flood')} refreshes in ${seconds} s`);
 });
