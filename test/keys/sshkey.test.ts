@@ -167,7 +167,7 @@ test('blob structure is checked strictly', (t) => {
   t.regex(checkBlob('ssh-rsa', Buffer.concat([sshString('ssh-rsa'), Buffer.from([0xff, 0xff, 0xff, 0xff])]))!, /too long/);
 });
 
-test('parse speed: 30,000 keys well under a second', (t) => {
+test('parse cost grows linearly with the number of keys (30,000 keys against 3,000)', (t) => {
   const texts: string[] = [];
   const rsa = [rsaKey(2048, 'r1'), rsaKey(3072, 'r2')];
   const ec = [ecdsaKey('P-256', 'e1'), ecdsaKey('P-384', 'e2')];
@@ -177,17 +177,26 @@ test('parse speed: 30,000 keys well under a second', (t) => {
     else if (kind < 9) texts.push(rsa[i % 2]!.replace(/ r\d$/, ` user${i}@host`));
     else texts.push(ec[i % 2]!.replace(/ e\d$/, ` user${i}@host`));
   }
-  // CPU time, so that other processes on a busy machine do not make the figure meaningless.
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  let n = 0;
-  for (const text of texts) if (parseKeyText(text, where)) n++;
-  const ms = performance.now() - started;
-  const used = process.cpuUsage(cpu);
-  const cpuMs = (used.user + used.system) / 1000;
-  t.is(n, 30_000);
-  t.log(`parsed 30,000 keys (60% ed25519, 30% rsa, 10% ecdsa): ${cpuMs.toFixed(0)} ms CPU (${ms.toFixed(0)} ms wall), ${Math.round(30_000 / (cpuMs / 1000))} keys/s`);
-  t.true(cpuMs < 1000);
+  // CPU time, so that other processes on a busy machine do not make the figure meaningless; a
+  // ratio of two runs in this process, not a time bound (the speed itself is the benchmark's).
+  const parseAll = (list: string[]): { n: number; cpuMs: number; ms: number } => {
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    let n = 0;
+    for (const text of list) if (parseKeyText(text, where)) n++;
+    const used = process.cpuUsage(cpu);
+    return { n, cpuMs: (used.user + used.system) / 1000, ms: performance.now() - started };
+  };
+  const few = texts.slice(0, 3_000);
+  parseAll(few); // warm-up
+  const small = parseAll(few);
+  const large = parseAll(texts);
+  t.is(small.n, 3_000);
+  t.is(large.n, 30_000);
+  const ratio = large.cpuMs / small.cpuMs;
+  t.log(`parsed 30,000 keys (60% ed25519, 30% rsa, 10% ecdsa): ${large.cpuMs.toFixed(0)} ms CPU (${large.ms.toFixed(0)} ms wall), ${Math.round(30_000 / (large.cpuMs / 1000))} keys/s; ${ratio.toFixed(1)}x the CPU of 3,000`);
+  // Linear is 10x; a cost quadratic in the number of keys would be 100x.
+  t.true(ratio < 25, `${ratio.toFixed(1)}x`);
 });
 
 test('property: any text gives at most one key, and a key re-parses to itself', (t) => {

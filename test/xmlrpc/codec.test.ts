@@ -214,10 +214,10 @@ test('DOCTYPE, entities and processing instructions are refused; billion laughs 
   let lol = '<!DOCTYPE lolz [<!ENTITY lol "lol">';
   for (let i = 1; i <= 9; i++) lol += `<!ENTITY lol${i} "${`&lol${i - 1 || ''};`.repeat(10)}">`;
   lol += ']>';
-  const started = Date.now();
   const err = t.throws(() => decodeMethodCall(`<?xml version="1.0"?>${lol}<methodCall><methodName>&lol9;</methodName></methodCall>`), { instanceOf: XmlRpcDecodeError });
   t.is(err?.kind, 'forbidden');
-  t.true(Date.now() - started < 100);
+  // Refused at the DOCTYPE itself: what follows it is never read (garbage there changes nothing).
+  t.is(t.throws(() => decodeMethodCall(`<?xml version="1.0"?>${lol}&lol9; <<< not XML`), { instanceOf: XmlRpcDecodeError })?.kind, 'forbidden');
   t.is(
     t.throws(() => decodeMethodCall('<!DOCTYPE m SYSTEM "file:///etc/passwd"><methodCall><methodName>x</methodName></methodCall>'), { instanceOf: XmlRpcDecodeError })?.kind,
     'forbidden',
@@ -230,9 +230,9 @@ test('DOCTYPE, entities and processing instructions are refused; billion laughs 
 
 test('depth, element count and text size are bounded', (t) => {
   const deep = `<methodCall><methodName>m</methodName><params><param>${'<value><array><data>'.repeat(20000)}${'</data></array></value>'.repeat(20000)}</param></params></methodCall>`;
-  const started = Date.now();
   t.is(t.throws(() => decodeMethodCall(deep), { instanceOf: XmlRpcDecodeError })?.kind, 'limit');
-  t.true(Date.now() - started < 200, `took ${Date.now() - started} ms`);
+  // Refused at the first element too deep: the rest (20,000 levels, never closed, then garbage) is never read.
+  t.is(t.throws(() => decodeMethodCall(`<methodCall><methodName>m</methodName><params><param>${'<value><array><data>'.repeat(20000)} <<< not XML`), { instanceOf: XmlRpcDecodeError })?.kind, 'limit');
   const nested20 = `<value>${'<array><data><value>'.repeat(19)}1${'</value></data></array>'.repeat(19)}</value>`;
   t.notThrows(() => decodeMethodCall(call(`<param>${nested20}</param>`)), '19 levels of arrays fit in depth 64');
   const many = call(`<param><value><array><data>${'<value/>'.repeat(200)}</data></array></value></param>`);
