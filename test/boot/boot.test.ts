@@ -446,6 +446,20 @@ test.serial('.deb on a shared host: sliceid-host.service serves guests that come
     const ovzRoot = `/${path.relative(c.root, ovz)}`;
     fs.copyFileSync(deb, path.join(c.root, 'root/sliceid.deb'));
     await must('chroot', [c.root, 'dpkg', '-i', '/root/sliceid.deb'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive' } });
+    // The host's slice hook: it records, on the host's file system, which guest and slice it ran
+    // for, the network namespace it ran in, and the slices the API at SLICEID_API_URL serves there.
+    fs.mkdirSync(path.join(c.root, 'etc/sliceid/slice.d'), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(c.root, 'etc/sliceid/slice.d/10-probe'), [
+      '#!/bin/sh',
+      'set -e',
+      'out=/var/log/probe-$SLICEID_GUEST',
+      'echo "guest=$SLICEID_GUEST slice=$SLICEID_SLICENAME pid=$SLICEID_GUEST_PID" > $out.new',
+      'echo "netns=$(readlink /proc/self/ns/net)" >> $out.new',
+      `python3 -c 'import sys, xmlrpc.client as x; print("served=" + ",".join(sorted(x.ServerProxy(sys.argv[1]).GetSSHKeys())))' "$SLICEID_API_URL" >> $out.new`,
+      'mv $out.new $out',
+      'echo probed',
+      '',
+    ].join('\n'), { mode: 0o755 });
     await c.boot('shared-host');
     t.is((await c.exec(['systemctl', 'is-enabled', 'sliceid-host.service'])).stdout.trim(), 'disabled', 'not enabled by the package');
     t.is((await c.exec(['systemctl', 'is-active', 'sliceid-host.service'])).stdout.trim(), 'inactive');
@@ -477,6 +491,24 @@ test.serial('.deb on a shared host: sliceid-host.service serves guests that come
     t.is(fs.readFileSync(c.inside(`/proc/${gpid}/root/etc/slicename`), 'utf8').trim(), 'labpg3_sl1', 'its /etc/slicename');
     t.regex(fs.readFileSync(c.inside(`/proc/${gpid}/root/etc/slice.gid`), 'utf8'), /^-----BEGIN CERTIFICATE-----/);
     t.false(fs.existsSync(c.inside('/etc/slicename')), 'the host writes no identity of its own');
+    // The host's hook ran once for the guest, in its own unit sliceid-hooks@pcvm1-1.service, inside
+    // the guest's network namespace, its API answering there.
+    const probe = await until(() => {
+      try {
+        return fs.readFileSync(c.inside('/var/log/probe-pcvm1-1'), 'utf8');
+      } catch {
+        return '';
+      }
+    }, 60_000, 'the slice hook for the Docker vnode');
+    const guestNetns = (await c.mustExec(['readlink', `/proc/${gpid}/ns/net`])).trim();
+    t.is(probe, `guest=pcvm1-1 slice=labpg3_sl1 pid=${gpid}\nnetns=${guestNetns}\nserved=labpg3_sl1\n`);
+    t.not(guestNetns, (await c.mustExec(['readlink', '/proc/1/ns/net'])).trim());
+    await until(async () => (await c.exec(['systemctl', 'is-active', 'sliceid-hooks@pcvm1-1.service'])).stdout.trim() !== 'activating', 60_000, 'the guest\'s hooks unit to finish');
+    t.is((await c.mustExec(['systemctl', 'show', '-P', 'Result', 'sliceid-hooks@pcvm1-1.service'])).trim(), 'success');
+    const guestHooksLog = await c.mustExec(['journalctl', '-u', 'sliceid-hooks@pcvm1-1.service', '--no-pager', '-o', 'cat']);
+    t.regex(guestHooksLog, /^hook output guest=pcvm1-1 hook=10-probe stream=stdout line=probed$/m, guestHooksLog);
+    const guestRuns = JSON.parse(await c.mustExec(['sliceid', 'hooks', '--json', '--guest', 'pcvm1-1'])) as { slices: Record<string, { hooks: Record<string, { outcome: string }> }> };
+    t.deepEqual(Object.values(guestRuns.slices).map((s) => s.hooks['10-probe']?.outcome), ['ok'], JSON.stringify(guestRuns));
 
     // An OpenVZ-style guest from the config ([[guest]] pid + root, a host path), at a reload.
     const opid = await startGuestIn(c, 'ovz101', ovzRoot, false);
@@ -489,6 +521,14 @@ test.serial('.deb on a shared host: sliceid-host.service serves guests that come
     t.deepEqual(Object.keys(ovzKeys), ['wlab_radio'], 'pinned: the other guest sees its own slice only');
     t.is(fs.readFileSync(path.join(ovz, 'etc/slicename'), 'utf8').trim(), 'wlab_radio', 'written into a root given as a host path (the sandbox leaves it writable)');
     t.deepEqual(Object.keys((await keysInGuest(c, '/var/run/netns/pcvm1-1')).tcp), ['labpg3_sl1']);
+    const ovzProbe = await until(() => {
+      try {
+        return fs.readFileSync(c.inside('/var/log/probe-ovz101'), 'utf8');
+      } catch {
+        return '';
+      }
+    }, 60_000, 'the slice hook for the configured guest');
+    t.is(ovzProbe, `guest=ovz101 slice=wlab_radio pid=${opid}\nnetns=${(await c.mustExec(['readlink', `/proc/${opid}/ns/net`])).trim()}\nserved=wlab_radio\n`);
 
     // status --host checks every guest from inside.
     const st = await c.exec(['sliceid', 'status', '--host']);
