@@ -12,4 +12,6 @@ const util = require('node:util') as typeof import('node:util');
 
 export const createServer: typeof http.createServer = http.createServer;
 export const request: typeof http.request = http.request;
+export const IncomingMessage: typeof http.IncomingMessage = http.IncomingMessage;
+export const ServerResponse: typeof http.ServerResponse = http.ServerResponse;
 export const parseArgs: typeof util.parseArgs = util.parseArgs;

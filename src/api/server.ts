@@ -20,6 +20,7 @@ export { isLoopbackAddress, isLoopbackHost };
 import { resolveLimits, type Limits } from './limits.js';
 import { createNodeManager, type NodeManagerApi } from './nodemanager.js';
 import { resumeOptimizer } from '../optimizer.js';
+import { settleHttpShapes } from './shapes.js';
 import type { NodeManagerData } from './types.js';
 
 export type ApiAddress = { host: string; port: number } | { socket: string };
@@ -404,6 +405,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
   const addresses: ApiAddress[] = [];
   const evictionLogged = new Set<string>();
 
+  settleHttpShapes();
   const makeServer = (tcp: boolean): http.Server => {
     const server = createServer(
       {
