@@ -14,6 +14,7 @@ import { GuestWatches } from './watch.js';
 import { GuestProcesses } from './alive.js';
 import { GuestHooks } from './hooks.js';
 import { collectGarbage } from '../daemon/gc.js';
+import { Slots } from './slots.js';
 
 export const guestsStateFile = (paths: NodePaths): string => paths.under('/var/run/sliceid.guests');
 
@@ -40,6 +41,8 @@ export interface HostDaemon {
 // A namespace's process (in its own root: src/host/discovery.ts) usually follows the namespace
 // file within tens of ms: the first looks come soon; each is one pass over /proc.
 const RETRY_MS = [50, 50, 100, 100, 200, 400, 800, 1600, 3200, 6400];
+/** Guests refreshed at once (a refresh of all, guests appearing together). */
+const REFRESH_SLOTS = 4;
 
 export async function startHostDaemon(opts: { paths: NodePaths; configFile: string | undefined; logger: Logger; signals?: boolean; logFormat?: string }): Promise<HostDaemon> {
   const { paths, logger } = opts;
@@ -81,6 +84,10 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
     onServed: (g: Guest) => void (!stopping && hooks.offer(g)),
   });
 
+  // Guests refresh a few at a time (src/host/slots.ts): the C heap's peak, and what it keeps.
+  const refreshSlots = new Slots(REFRESH_SLOTS);
+  const refresh = (g: Guest, trigger: string): Promise<void> => refreshSlots.run(() => g.refresh(trigger));
+
   const same = (a: GuestSpec, b: GuestSpec): boolean => a.pid === b.pid && a.netns === b.netns && a.root === b.root && a.hostname === b.hostname;
 
   const doSync = async (trigger: string, refreshAll: boolean): Promise<void> => {
@@ -104,7 +111,7 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
           g = new Guest(spec, guestOptions());
           guests.set(spec.name, g);
           logger.info({ guest: spec.name, from: spec.from, guestPid: spec.pid, netns: spec.netns }, 'guest appeared');
-          await g.refresh(trigger);
+          await refresh(g, trigger);
           await g.listen();
           return;
         }
@@ -114,9 +121,9 @@ export async function startHostDaemon(opts: { paths: NodePaths; configFile: stri
         if (wasAbsent || changed) {
           if (wasAbsent) logger.info({ guest: spec.name }, 'guest is back');
           await g.close(true);
-          await g.refresh(trigger);
+          await refresh(g, trigger);
           await g.listen();
-        } else if (refreshAll) await g.refresh(trigger);
+        } else if (refreshAll) await refresh(g, trigger);
       }),
     );
     for (const [name, g] of guests) {
