@@ -414,6 +414,17 @@ async function keysInGuest(c: Container, netns: string, socket?: string): Promis
   return JSON.parse(await c.mustExec(['nsenter', `--net=${netns}`, '--', 'python3', '-c', GETSSHKEYS_PY, '812', ...(socket ? [socket] : [])])) as { tcp: Record<string, string>; unix?: Record<string, string> };
 }
 
+/** What the host's probe hook (placed by the shared-host test) wrote for a guest, once it has. */
+function hookProbe(c: Container, guest: string): Promise<string> {
+  return until(() => {
+    try {
+      return fs.readFileSync(c.inside(`/var/log/probe-${guest}`), 'utf8');
+    } catch {
+      return '';
+    }
+  }, 60_000, `the slice hook for guest ${guest}`);
+}
+
 /**
  * A guest as a container manager makes one, inside the booted container: a transient unit running
  * a busybox chroot in its own network and UTS namespaces (its own mount namespace and tmpfs /tmp
@@ -493,13 +504,7 @@ test.serial('.deb on a shared host: sliceid-host.service serves guests that come
     t.false(fs.existsSync(c.inside('/etc/slicename')), 'the host writes no identity of its own');
     // The host's hook ran once for the guest, in its own unit sliceid-hooks@pcvm1-1.service, inside
     // the guest's network namespace, its API answering there.
-    const probe = await until(() => {
-      try {
-        return fs.readFileSync(c.inside('/var/log/probe-pcvm1-1'), 'utf8');
-      } catch {
-        return '';
-      }
-    }, 60_000, 'the slice hook for the Docker vnode');
+    const probe = await hookProbe(c, 'pcvm1-1');
     const guestNetns = (await c.mustExec(['readlink', `/proc/${gpid}/ns/net`])).trim();
     t.is(probe, `guest=pcvm1-1 slice=labpg3_sl1 pid=${gpid}\nnetns=${guestNetns}\nserved=labpg3_sl1\n`);
     t.not(guestNetns, (await c.mustExec(['readlink', '/proc/1/ns/net'])).trim());
@@ -521,13 +526,7 @@ test.serial('.deb on a shared host: sliceid-host.service serves guests that come
     t.deepEqual(Object.keys(ovzKeys), ['wlab_radio'], 'pinned: the other guest sees its own slice only');
     t.is(fs.readFileSync(path.join(ovz, 'etc/slicename'), 'utf8').trim(), 'wlab_radio', 'written into a root given as a host path (the sandbox leaves it writable)');
     t.deepEqual(Object.keys((await keysInGuest(c, '/var/run/netns/pcvm1-1')).tcp), ['labpg3_sl1']);
-    const ovzProbe = await until(() => {
-      try {
-        return fs.readFileSync(c.inside('/var/log/probe-ovz101'), 'utf8');
-      } catch {
-        return '';
-      }
-    }, 60_000, 'the slice hook for the configured guest');
+    const ovzProbe = await hookProbe(c, 'ovz101');
     t.is(ovzProbe, `guest=ovz101 slice=wlab_radio pid=${opid}\nnetns=${(await c.mustExec(['readlink', `/proc/${opid}/ns/net`])).trim()}\nserved=wlab_radio\n`);
 
     // status --host checks every guest from inside.
